@@ -1,0 +1,223 @@
+"""The `pmkb` command: a thin adapter over pmkb.core."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import unicodedata
+from datetime import date, datetime
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .core.config import Config, ConfigError
+from .core.kb import check as run_check
+from .core.kb import discover
+from .core.rules.registry import FAMILIES, REGISTRY
+from .report import FORMATS
+
+config_option = click.option(
+    "-f", "--config-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+    help="The site's mkdocs.yml (default: ./mkdocs.yml).",
+)
+
+
+def load_config(config_file: Path | None) -> Config:
+    try:
+        if config_file is None:
+            return Config.from_file(Path("mkdocs.yml"), required=False)
+        return Config.from_file(config_file)
+    except ConfigError as exc:
+        raise click.exceptions.Exit(_fail(str(exc))) from None
+
+
+def _fail(message: str, code: int = 2) -> int:
+    click.echo(f"pmkb: {message}", err=True)
+    return code
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="pmkb")
+def cli() -> None:
+    """pmkb: validate blameless postmortems and build a knowledge base from them."""
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@config_option
+@click.option("--format", "fmt", type=click.Choice(sorted(FORMATS)), default="text", show_default=True,
+              help="Output format.")
+@click.option("--strict", is_flag=True, help="Treat warnings as errors.")
+@click.option("--as-of", "as_of", default=None, metavar="YYYY-MM-DD", help="The date that decides what is overdue.")
+@click.option("--color/--no-color", default=None, help="Colour the text output (default: when a terminal).")
+def check(paths, config_file, fmt, strict, as_of, color):
+    """Check postmortems (all of them, or PATHS) against the template and blame rules.
+
+    Exit status: 0 no errors, 1 errors (or warnings with --strict), 2 usage or configuration error.
+    """
+    cfg = load_config(config_file)
+    as_of_date = _parse_as_of(as_of)
+    only = None
+    if paths:
+        only = set()
+        for p in paths:
+            if p.is_dir():
+                only |= {f for f in p.resolve().rglob("*") if f.suffix.lower() in (".md", ".markdown") and f.name != "index.md"}
+            elif p.exists():
+                only.add(p.resolve())
+            else:
+                raise click.exceptions.Exit(_fail(f"{p}: no such file or folder"))
+    result = run_check(cfg, only=only, as_of=as_of_date)
+    if color is None:
+        color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    click.echo(FORMATS[fmt](result, color=color))
+    failing = result.count("error") + (result.count("warning") if strict else 0)
+    sys.exit(1 if failing else 0)
+
+
+def _parse_as_of(value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.exceptions.Exit(_fail(f"--as-of {value!r} is not a YYYY-MM-DD date")) from None
+
+
+@cli.command()
+@click.argument("rule", required=False)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def rules(rule, fmt):
+    """List every rule, or explain RULE (a code like PM201 or a name like missing-section)."""
+    import json
+
+    chosen = list(REGISTRY)
+    if rule:
+        r = REGISTRY.get(rule)
+        if r is None:
+            raise click.exceptions.Exit(_fail(f"unknown rule {rule!r}; `pmkb rules` lists them"))
+        chosen = [r]
+    if fmt == "json":
+        click.echo(json.dumps([{"code": r.code, "name": r.name, "family": r.family, "level": _level(r.level),
+                                "summary": r.summary, "explanation": r.explanation, "bad": r.bad, "good": r.good}
+                               for r in chosen], indent=2))
+        return
+    if rule:
+        r = chosen[0]
+        click.echo(f"{r.code} {r.name} ({r.family}; default level: {_level(r.level)})\n\n{r.summary}")
+        if r.explanation:
+            click.echo(f"\n{r.explanation}")
+        if r.bad:
+            click.echo("\nFlagged:\n" + _indent(r.bad))
+        if r.good:
+            click.echo("\nBetter:\n" + _indent(r.good))
+        return
+    family = None
+    for r in chosen:
+        if r.family != family:
+            family = r.family
+            click.echo(f"\n{family.capitalize()}")
+        click.echo(f"  {r.code}  {r.name:<28} {_level(r.level):<9} {r.summary}")
+        if r.bad and r.family == FAMILIES["PM6"]:
+            click.echo(f"  {'':5}  {'':28} {'':9} e.g. \"{r.bad}\" -> \"{r.good}\"")
+
+
+def _level(level: str) -> str:
+    return "by status" if level == "status" else level
+
+
+def _indent(text: str) -> str:
+    return "\n".join("    " + line for line in text.splitlines())
+
+
+def slugify(text: str, max_len: int = 60) -> str:
+    norm = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", norm.lower()).strip("-")
+    return slug[:max_len].rstrip("-") or "postmortem"
+
+
+def next_id(cfg: Config, year: int) -> str:
+    """The next free <prefix>-<year>-<NNN>, from file names and id lines (no full parse)."""
+    pat = re.compile(rf"\b{re.escape(cfg.id_prefix)}-{year}-(\d+)\b")
+    top = 0
+    for abs_path, rel in discover(cfg):
+        for m in pat.finditer(rel):
+            top = max(top, int(m.group(1)))
+        try:
+            with abs_path.open("rb") as fh:
+                head = fh.read(4096).decode("utf-8", "replace")
+        except OSError:
+            continue
+        m = re.search(rf"^id:\s*['\"]?{re.escape(cfg.id_prefix)}-{year}-(\d+)", head, re.M)
+        if m:
+            top = max(top, int(m.group(1)))
+    return f"{cfg.id_prefix}-{year}-{top + 1:03d}"
+
+
+@cli.command()
+@click.option("--title", required=True, help="One line: what users saw.")
+@click.option("--severity", default="SEV3", show_default=True, help="SEV1..SEV4 (or an alias such as P2).")
+@click.option("--date", "day", default=None, metavar="YYYY-MM-DD", help="The day the incident started (default: today).")
+@click.option("--author", default=None, help="Your name (default: git config user.name).")
+@click.option("--dry-run", is_flag=True, help="Print the file instead of writing it.")
+@config_option
+def new(title, severity, day, author, dry_run, config_file):
+    """Start a new postmortem from the template, with the next free ID. Never overwrites a file."""
+    from .render import scaffold_environment
+    from .safe_write import FileExists, write_new
+
+    cfg = load_config(config_file)
+    sev = cfg.canonical_severity(severity)
+    if sev is None:
+        raise click.exceptions.Exit(_fail(f"--severity {severity!r} is not one of {', '.join(cfg.severity_names())}"))
+    if "\n" in title or not title.strip():
+        raise click.exceptions.Exit(_fail("--title must be one non-empty line"))
+    try:
+        incident_day = date.fromisoformat(day) if day else datetime.now(cfg.tz).date()
+    except ValueError:
+        raise click.exceptions.Exit(_fail(f"--date {day!r} is not a YYYY-MM-DD date")) from None
+    pid = next_id(cfg, incident_day.year)
+    if author is None:
+        author = _git_user()
+    env = scaffold_environment(cfg.root / cfg.templates_dir)
+    text = env.get_template("postmortem.md.j2").render(
+        id=pid, title=title.strip(), severity=sev, date=incident_day.isoformat(), author=author,
+        required=cfg.required.get(sev),
+    )
+    path = cfg.postmortems_root / str(incident_day.year) / f"{pid}-{slugify(title)}.md"
+    if dry_run:
+        click.echo(text, nl=False)
+        return
+    try:
+        write_new(path, text)
+    except FileExists:
+        raise click.exceptions.Exit(_fail(f"{path} already exists; nothing was written", 1)) from None
+    except OSError as exc:
+        raise click.exceptions.Exit(_fail(f"cannot write {path}: {exc.strerror or exc}", 1)) from None
+    click.echo(os.path.relpath(path))
+
+
+def _git_user() -> str | None:
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "config", "user.name"], capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def main() -> None:
+    try:
+        cli(standalone_mode=True)
+    except SystemExit:
+        raise
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:  # a bug of ours must still not dump a traceback on a user
+        if os.environ.get("PMKB_DEBUG"):
+            raise
+        click.echo(f"pmkb: internal error: {type(exc).__name__}: {exc} (set PMKB_DEBUG=1 for details)", err=True)
+        sys.exit(3)

@@ -1,0 +1,200 @@
+"""The knowledge base: every postmortem, lookups by id, the people registry, and the
+one `check` pipeline that the CLI and the MkDocs plugin both call.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from .config import Config
+from .findings import Findings
+from .model import Diagnostic, Postmortem
+from .parse import read_postmortem
+from .rules.actions import check_actions
+from .rules.knowledge_base import check_knowledge_base
+from .rules.template import check_template
+from .suppress import apply_suppressions
+
+MARKDOWN_SUFFIXES = (".md", ".markdown")
+
+
+@dataclass
+class KnowledgeBase:
+    config: Config
+    postmortems: list[Postmortem]
+    as_of: date
+    by_id: dict[str, Postmortem] = field(default_factory=dict)
+    backlinks: dict[str, list[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for pm in self.postmortems:
+            if pm.id and pm.id not in self.by_id:
+                self.by_id[pm.id] = pm
+        back: dict[str, list[str]] = defaultdict(list)
+        for pm in self.postmortems:
+            for rid in pm.related:
+                if rid in self.by_id and pm.id and rid != pm.id:
+                    back[rid].append(pm.id)
+        self.backlinks = {k: sorted(set(v)) for k, v in back.items()}
+
+    @property
+    def valid(self) -> list[Postmortem]:
+        """Postmortems whose front matter could be read."""
+        return [pm for pm in self.postmortems if not pm.fatal]
+
+
+@dataclass
+class CheckResult:
+    kb: KnowledgeBase
+    diagnostics: list[Diagnostic]
+    files_checked: int
+
+    def count(self, severity: str) -> int:
+        return sum(1 for d in self.diagnostics if d.severity == severity)
+
+    def by_path(self) -> dict[str, list[Diagnostic]]:
+        out: dict[str, list[Diagnostic]] = defaultdict(list)
+        for d in self.diagnostics:
+            out[d.path].append(d)
+        return out
+
+
+def is_excluded(rel: str, patterns: tuple[str, ...]) -> bool:
+    """gitignore-like: a pattern with no slash matches any path component."""
+    parts = rel.split("/")
+    for pat in patterns:
+        p = pat.strip("/")
+        if not p:
+            continue
+        if fnmatch.fnmatchcase(rel, p) or rel.startswith(p + "/"):
+            return True
+        if "/" not in p and any(fnmatch.fnmatchcase(part, p) for part in parts):
+            return True
+    return False
+
+
+def discover(cfg: Config) -> list[tuple[Path, str]]:
+    """(absolute path, path relative to the postmortems root) of every postmortem, sorted."""
+    root = cfg.postmortems_root
+    out = []
+    if not root.is_dir():
+        return out
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith((".", "_")))
+        for name in filenames:
+            if not name.lower().endswith(MARKDOWN_SUFFIXES) or name.lower() in ("index.md", "readme.md"):
+                continue
+            abs_path = Path(dirpath) / name
+            rel = abs_path.relative_to(root).as_posix()
+            if not is_excluded(rel, cfg.exclude):
+                out.append((abs_path, rel))
+    out.sort(key=lambda t: t[1])
+    return out
+
+
+def display_path(path: Path) -> str:
+    """Relative to the current directory when below it, as users type paths."""
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return str(path)
+    return str(path) if rel.startswith("..") and os.path.isabs(path) and len(rel) > len(str(path)) else rel
+
+
+def check_file(abs_path: Path, rel: str, display: str, cfg: Config, as_of: date,
+               data: bytes | None = None) -> tuple[Postmortem, list[Diagnostic]]:
+    """Everything that needs only this one file."""
+    pm, diags = read_postmortem(abs_path, display, rel, cfg, data)
+    f = Findings(display, cfg, pm.status)
+    f.items = diags
+    if not pm.fatal:
+        check_template(pm, f, cfg)
+        check_actions(pm, f, cfg, as_of)
+    return pm, f.items
+
+
+class ParseCache:
+    """Per-file results keyed by path and content hash, kept across `mkdocs serve` rebuilds."""
+
+    def __init__(self) -> None:
+        self._items: dict[str, tuple[bytes, Postmortem, list[Diagnostic]]] = {}
+
+    def get(self, display: str, data: bytes):
+        hit = self._items.get(display)
+        if hit and hit[0] == data:
+            return hit[1], hit[2]
+        return None
+
+    def put(self, display: str, data: bytes, pm: Postmortem, diags: list[Diagnostic]) -> None:
+        self._items[display] = (data, pm, diags)
+
+
+def check(
+    cfg: Config,
+    files: list[tuple[Path, str]] | None = None,
+    *,
+    only: set[Path] | None = None,
+    display=display_path,
+    cache: ParseCache | None = None,
+    as_of: date | None = None,
+    workers: int | None = None,
+) -> CheckResult:
+    """Load and check the knowledge base. `only` limits which files' findings are reported;
+    knowledge-base rules still see every file."""
+    if files is None:
+        files = discover(cfg)
+    extra = sorted(set(only or ()) - {p.resolve() for p, _ in files})
+    files = list(files) + [(p, p.name) for p in extra]
+    as_of = as_of or cfg.today()
+    results = _per_file(cfg, files, display, cache, as_of, workers)
+    pms = [pm for pm, _ in results]
+    per_path: dict[str, Findings] = {}
+    for pm, diags in results:
+        f = Findings(pm.path, cfg, pm.status)
+        f.items = list(diags)
+        per_path[pm.path] = f
+    kb = KnowledgeBase(cfg, pms, as_of)
+    check_knowledge_base([pm for pm in pms if not pm.fatal], per_path, cfg)
+    from .blame import check_blame_kb
+
+    check_blame_kb(kb, per_path)
+    diagnostics: list[Diagnostic] = []
+    wanted = None if only is None else {display(p.resolve()) for p in only}
+    for pm in pms:
+        f = per_path[pm.path]
+        items = f.items
+        if pm.suppressions is not None:
+            f.items = []
+            items = apply_suppressions(items, pm.suppressions, pm.path, f) + f.items
+        if wanted is None or pm.path in wanted:
+            diagnostics.extend(items)
+    diagnostics.sort(key=Diagnostic.sort_key)
+    checked = len(pms) if wanted is None else len(wanted)
+    return CheckResult(kb, diagnostics, checked)
+
+
+def _per_file(cfg, files, display, cache, as_of, workers):
+    out = []
+    for abs_path, rel in files:
+        disp = display(abs_path)
+        data = None
+        if cache is not None:
+            try:
+                data = abs_path.read_bytes() if abs_path.stat().st_size <= cfg.max_file_size else None
+            except OSError:
+                data = None
+            if data is not None:
+                hit = cache.get(disp, data)
+                if hit:
+                    out.append(hit)
+                    continue
+        pm, diags = check_file(abs_path, rel, disp, cfg, as_of, data)
+        if cache is not None and data is not None:
+            cache.put(disp, data, pm, diags)
+        out.append((pm, diags))
+    return out

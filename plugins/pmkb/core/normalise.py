@@ -1,0 +1,422 @@
+"""Front matter -> model fields, reporting every value that does not fit its type.
+
+Aliases are accepted and normalised (P2 -> SEV2, `Incident-Commander` ->
+`incident_commander`, a single service -> a list). Invalid values are reported and
+left as None so later rules work on what is valid.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from datetime import date
+
+from .config import KNOWN_FIELDS, Config
+from .durations import parse_date, parse_duration, parse_time
+from .findings import Findings
+from .model import (
+    ACTION_KINDS,
+    ACTION_STATUSES,
+    DETECTIONS,
+    PHASES,
+    ROLE_KEYS,
+    STATUSES,
+    TIME_KEYS,
+    ActionItem,
+    Impact,
+    Postmortem,
+    TimelineEntry,
+)
+
+ID_RE = re.compile(r"^[A-Z][A-Z0-9]*-[A-Za-z0-9][A-Za-z0-9-]*$")
+URL_RE = re.compile(r"^https?://[^\s/$.?#][^\s<>\"']*$", re.IGNORECASE)
+
+KEY_ALIASES = {
+    "author": "authors", "service": "services", "tag": "tags", "actions": "action_items",
+    "action_item": "action_items", "related_incidents": "related", "severity_level": "severity",
+}
+ROLE_ALIASES = {"ic": "incident_commander", "commander": "incident_commander", "lead": "tech_lead",
+                "comms": "comms_lead", "communications_lead": "comms_lead", "note_taker": "scribe"}
+TIME_ALIASES = {"start": "started", "begin": "started", "began": "started", "detect": "detected",
+                "ack": "acknowledged", "acked": "acknowledged", "acknowledge": "acknowledged",
+                "mitigate": "mitigated", "resolve": "resolved", "end": "resolved", "ended": "resolved"}
+STATUS_ALIASES = {"review": "in-review", "in_review": "in-review", "inreview": "in-review", "final": "published"}
+ACTION_STATUS_ALIASES = {"in_progress": "in-progress", "inprogress": "in-progress", "doing": "in-progress",
+                         "closed": "done", "complete": "done", "completed": "done", "wont_do": "wont-do",
+                         "won't do": "wont-do", "wontdo": "wont-do", "todo": "open"}
+
+
+def _key(k: str) -> str:
+    return k.strip().lower().replace("-", "_").replace(" ", "_")
+
+
+def _mapping_keys(raw: dict, aliases: dict[str, str], known) -> dict[str, tuple[str, object]]:
+    """canonical key -> (key as written, value)."""
+    out = {}
+    for k, v in raw.items():
+        c = _key(k)
+        c = aliases.get(c, c)
+        if c in known or not out.get(c):
+            out.setdefault(c, (k, v))
+    return out
+
+
+def _unknown(f: Findings, pm: Postmortem, path: tuple, written: str, known) -> None:
+    close = difflib.get_close_matches(_key(written), sorted(known), n=1, cutoff=0.75)
+    where = ".".join(map(str, path[:-1]))
+    label = f"{where}.{written}" if where else written
+    f.add("unknown-key", pm.span_of(*path, key=True), f"unknown key '{label}'",
+          f"did you mean '{close[0]}'?" if close else "remove it, or check the format reference")
+
+
+def _text(v) -> str | None:
+    if isinstance(v, str):
+        return v.strip() or None
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return str(v)
+    return None
+
+
+def _person(v) -> str | None:
+    return _text(v)
+
+
+def normalise(pm: Postmortem, raw: dict, f: Findings, cfg: Config) -> None:
+    fm = _mapping_keys(raw, KEY_ALIASES, KNOWN_FIELDS)
+    pm.front_matter = {c: v for c, (_, v) in fm.items()}
+    written = {c: k for c, (k, _) in fm.items()}
+
+    def sp(*path):
+        p = list(path)
+        if p and p[0] in written:
+            p[0] = written[p[0]]
+        return pm.span_of(*p)
+
+    # status first: the level of template rules depends on it
+    status = fm.get("status", (None, None))[1]
+    if status is not None:
+        s = STATUS_ALIASES.get(str(status).strip().lower(), str(status).strip().lower())
+        if s in STATUSES:
+            pm.status = s
+        else:
+            f.add("invalid-value", sp("status"), f"status {status!r} is not one of {', '.join(STATUSES)}",
+                  "use draft, in-review or published")
+    f.status = pm.status
+
+    for c, (k, _) in fm.items():
+        if c not in KNOWN_FIELDS:
+            _unknown(f, pm, (k,), k, KNOWN_FIELDS)
+
+    # id
+    v = fm.get("id", (None, None))[1]
+    if v is not None:
+        t = _text(v)
+        if t and ID_RE.match(t):
+            pm.id = t
+        else:
+            f.add("invalid-id", sp("id"), f"id {v!r} does not match PREFIX-NUMBER (e.g. {cfg.id_prefix}-2024-001)",
+                  "use upper-case letters for the prefix, then '-', then letters, digits and dashes")
+    # title
+    v = fm.get("title", (None, None))[1]
+    if v is not None:
+        t = _text(v)
+        if t is None:
+            f.add("invalid-type", sp("title"), "title must be text")
+        elif "\n" in t:
+            f.add("multiline-title", sp("title"), "title spans several lines", "keep the title to one line")
+            pm.title = " ".join(t.split())
+        else:
+            pm.title = t
+    # date
+    v = fm.get("date", (None, None))[1]
+    if v is not None:
+        d = parse_date(v)
+        if d is None:
+            f.add("invalid-date", sp("date"), f"date {v!r} is not a real YYYY-MM-DD date")
+        else:
+            pm.date = d
+    # severity
+    v = fm.get("severity", (None, None))[1]
+    if v is not None:
+        s = cfg.canonical_severity(str(v))
+        if s is None:
+            f.add("invalid-severity", sp("severity"), f"severity {v!r} is not one of {', '.join(cfg.severity_names())}",
+                  "use SEV1 (most severe) to SEV4, or an alias like P2")
+        else:
+            pm.severity = s
+    # lists of text
+    for name in ("authors", "services", "tags", "related"):
+        v = fm.get(name, (None, None))[1]
+        if v is None:
+            continue
+        items = [v] if isinstance(v, str) else v
+        if not isinstance(items, list):
+            f.add("invalid-type", sp(name), f"{name} must be a list")
+            continue
+        good = []
+        for i, item in enumerate(items):
+            t = _text(item)
+            if t is None:
+                f.add("invalid-type", sp(name, i) if isinstance(v, list) else sp(name), f"{name} entries must be text")
+            elif t not in good:
+                good.append(t)
+        setattr(pm, name, good)
+    # detection
+    v = fm.get("detection", (None, None))[1]
+    if v is not None:
+        t = (_text(v) or "").lower()
+        if t in DETECTIONS:
+            pm.detection = t
+        else:
+            f.add("invalid-value", sp("detection"), f"detection {v!r} is not one of {', '.join(DETECTIONS)}")
+    # problem / visibility
+    v = fm.get("problem", (None, None))[1]
+    if v is not None:
+        t = _text(v)
+        if t is None or "\n" in t:
+            f.add("invalid-type", sp("problem"), "problem must be a one-line identifier")
+        else:
+            pm.problem = t
+    v = fm.get("visibility", (None, None))[1]
+    if v is not None:
+        t = (_text(v) or "").lower()
+        if t in ("public", "internal", "restricted"):
+            pm.visibility = t
+        else:
+            f.add("invalid-value", sp("visibility"), f"visibility {v!r} is not one of public, internal, restricted")
+    _roles(pm, fm, f, sp)
+    _times(pm, fm, f, cfg, sp)
+    _duration(pm, fm, f, sp)
+    _impact(pm, fm, f, sp)
+    _timeline(pm, fm, f, cfg, sp)
+    _action_items(pm, fm, f, sp)
+
+
+def _roles(pm, fm, f, sp):
+    entry = fm.get("roles")
+    if entry is None:
+        return
+    k, v = entry
+    if v is None:
+        return
+    if not isinstance(v, dict):
+        f.add("invalid-type", sp("roles"), "roles must map role names to people",
+              "e.g. roles:\n  incident_commander: Hannah Lindqvist")
+        return
+    for rk, (written, person) in _mapping_keys(v, ROLE_ALIASES, ROLE_KEYS).items():
+        if rk not in ROLE_KEYS:
+            _unknown(f, pm, (k, written), written, ROLE_KEYS)
+            continue
+        p = _person(person)
+        if p is None:
+            if person is not None:
+                f.add("invalid-type", pm.span_of(k, written), f"roles.{rk} must be a person's name")
+            continue
+        pm.roles[rk] = p
+
+
+def _times(pm, fm, f, cfg, sp):
+    entry = fm.get("times")
+    if entry is None:
+        return
+    k, v = entry
+    if v is None:
+        return
+    if not isinstance(v, dict):
+        f.add("invalid-type", sp("times"), "times must be a mapping of started, detected, acknowledged, mitigated, resolved")
+        return
+    tz = cfg.tz
+    written_of = {}
+    for tk, (written, raw) in _mapping_keys(v, TIME_ALIASES, TIME_KEYS).items():
+        if tk not in TIME_KEYS:
+            _unknown(f, pm, (k, written), written, TIME_KEYS)
+            continue
+        if raw is None:
+            continue
+        written_of[tk] = written
+        dt = parse_time(str(raw), pm.date, tz) if isinstance(raw, str) else None
+        if dt is None:
+            hint = "add the incident `date` so HH:MM has a day" if isinstance(raw, str) and pm.date is None and ":" in raw else \
+                "use \"HH:MM\" (quoted) or a full timestamp like 2024-03-14T14:02:00Z"
+            f.add("invalid-time", pm.span_of(k, written), f"times.{tk} {raw!r} is not a time", hint)
+            continue
+        pm.times[tk] = dt
+    prev = None
+    for tk in TIME_KEYS:
+        if tk not in pm.times:
+            continue
+        if prev is not None and pm.times[tk] < pm.times[prev]:
+            f.add("times-out-of-order", pm.span_of(k, written_of[tk]),
+                  f"times.{tk} ({pm.times[tk]:%Y-%m-%d %H:%M}) is before times.{prev} ({pm.times[prev]:%Y-%m-%d %H:%M})",
+                  "times run started <= detected <= acknowledged <= mitigated <= resolved; "
+                  "use a full timestamp for times after midnight")
+        prev = tk
+
+
+def _duration(pm, fm, f, sp):
+    entry = fm.get("duration")
+    if entry is None or entry[1] is None:
+        return
+    v = entry[1]
+    minutes = parse_duration(v) if isinstance(v, str) else None
+    if minutes is None:
+        f.add("invalid-duration", sp("duration"), f"duration {v!r} is not like '25m', '2h 34m' or '1h'")
+        return
+    pm.duration_minutes = round(minutes)
+    actual = pm.minutes_between("started", "resolved")
+    if actual is not None and abs(actual - minutes) > 1:
+        from .durations import format_minutes
+
+        f.add("duration-mismatch", sp("duration"),
+              f"duration {v} disagrees with resolved - started ({format_minutes(actual)})",
+              f"set duration: {format_minutes(actual)} or correct the times")
+
+
+def _impact(pm, fm, f, sp):
+    entry = fm.get("impact")
+    if entry is None or entry[1] is None:
+        return
+    k, v = entry
+    if not isinstance(v, dict):
+        f.add("invalid-type", sp("impact"), "impact must be a mapping (users_affected, revenue, data_loss, description)")
+        return
+    known = ("users_affected", "revenue", "data_loss", "description")
+    imp = Impact()
+    for ik, (written, raw) in _mapping_keys(v, {}, known).items():
+        span = pm.span_of(k, written)
+        if ik not in known:
+            _unknown(f, pm, (k, written), written, known)
+        elif raw is None:
+            continue
+        elif ik == "users_affected":
+            if isinstance(raw, int) and not isinstance(raw, bool) and raw >= 0:
+                imp.users_affected = raw
+            else:
+                f.add("invalid-type", span, f"impact.users_affected {raw!r} must be a whole number", "e.g. users_affected: 18250")
+        elif ik == "revenue":
+            if isinstance(raw, (int, float)) and not isinstance(raw, bool) and raw >= 0:
+                imp.revenue = float(raw)
+            else:
+                f.add("invalid-type", span, f"impact.revenue {raw!r} must be a number", "e.g. revenue: 42000")
+        else:
+            t = _text(raw)
+            if t is None:
+                f.add("invalid-type", span, f"impact.{ik} must be text")
+            else:
+                setattr(imp, ik, t)
+    pm.impact = imp
+
+
+def _timeline(pm, fm, f, cfg, sp):
+    entry = fm.get("timeline")
+    if entry is None or entry[1] is None:
+        return
+    k, v = entry
+    if not isinstance(v, list):
+        f.add("invalid-type", sp("timeline"), "timeline must be a list of {time, event}")
+        return
+    last = None
+    for i, item in enumerate(v):
+        if not isinstance(item, dict):
+            f.add("invalid-timeline-entry", pm.span_of(k, i), "each timeline entry needs 'time' and 'event'")
+            continue
+        keys = _mapping_keys(item, {"description": "event", "at": "time"}, ("time", "event", "phase"))
+        for c, (written, _) in keys.items():
+            if c not in ("time", "event", "phase"):
+                _unknown(f, pm, (k, i, written), written, ("time", "event", "phase"))
+        raw_time = keys.get("time", (None, None))[1]
+        event = _text(keys.get("event", (None, None))[1])
+        if raw_time is None or event is None:
+            missing = "time" if raw_time is None else "event"
+            f.add("invalid-timeline-entry", pm.span_of(k, i), f"timeline entry {i + 1} has no {missing}")
+        dt = None
+        if raw_time is not None:
+            dt = parse_time(str(raw_time), pm.date, cfg.tz) if isinstance(raw_time, str) else None
+            if dt is None:
+                f.add("invalid-time", pm.span_of(k, i, keys["time"][0]), f"timeline time {raw_time!r} is not a time",
+                      "use \"HH:MM\" (quoted) or a full timestamp")
+        phase = keys.get("phase", (None, None))[1]
+        if phase is not None:
+            p = str(phase).strip().lower()
+            if p not in PHASES:
+                f.add("invalid-value", pm.span_of(k, i, keys["phase"][0]), f"phase {phase!r} is not one of {', '.join(PHASES)}")
+                phase = None
+            else:
+                phase = p
+        if dt is not None and last is not None and dt < last:
+            f.add("timeline-out-of-order", pm.span_of(k, i, keys["time"][0]),
+                  f"timeline entry {i + 1} ({raw_time}) comes before the entry above it",
+                  "list entries in chronological order (`pmkb fix` sorts them)")
+        if dt is not None:
+            last = dt if last is None or dt > last else last
+        pm.timeline.append(TimelineEntry(dt, event or "", phase, str(raw_time or "")))
+
+
+def _action_items(pm, fm, f, sp):
+    entry = fm.get("action_items")
+    if entry is None or entry[1] is None:
+        return
+    k, v = entry
+    if not isinstance(v, list):
+        f.add("invalid-type", sp("action_items"), "action_items must be a list")
+        return
+    known = ("id", "action", "owner", "due", "status", "kind", "ticket")
+    aliases = {"title": "action", "description": "action", "assignee": "owner", "due_date": "due", "type": "kind",
+               "url": "ticket", "link": "ticket", "issue": "ticket"}
+    for i, item in enumerate(v):
+        span = pm.span_of(k, i)
+        if not isinstance(item, dict):
+            f.add("invalid-type", span, f"action item {i + 1} must be a mapping with action, owner, due...")
+            continue
+        keys = _mapping_keys(item, aliases, known)
+        for c, (written, _) in keys.items():
+            if c not in known:
+                _unknown(f, pm, (k, i, written), written, known)
+
+        def val(name, keys=keys):
+            return keys.get(name, (None, None))[1]
+
+        def vspan(name, keys=keys, i=i):
+            return pm.span_of(k, i, keys[name][0]) if name in keys else pm.span_of(k, i)
+
+        action = _text(val("action"))
+        if action is None:
+            f.add("action-item-missing-action", span, f"action item {i + 1} has no 'action' text")
+        owner = _person(val("owner"))
+        if owner is None:
+            f.add("action-item-missing-owner", span, f"action item {i + 1} has no owner",
+                  "name the one person who will see it through")
+        aid = _text(val("id"))
+        if val("id") is not None and (aid is None or not ID_RE.match(aid)):
+            f.add("invalid-id", vspan("id"), f"action item id {val('id')!r} is not a valid identifier")
+            aid = None
+        due: date | None = None
+        if val("due") is not None:
+            due = parse_date(val("due"))
+            if due is None:
+                f.add("invalid-date", vspan("due"), f"due {val('due')!r} is not a real YYYY-MM-DD date")
+        status = "open"
+        if val("status") is not None:
+            s = str(val("status")).strip().lower()
+            s = ACTION_STATUS_ALIASES.get(s, s)
+            if s in ACTION_STATUSES:
+                status = s
+            else:
+                f.add("invalid-value", vspan("status"), f"action status {val('status')!r} is not one of {', '.join(ACTION_STATUSES)}")
+        kind = None
+        if val("kind") is not None:
+            kd = str(val("kind")).strip().lower()
+            if kd in ACTION_KINDS:
+                kind = kd
+            else:
+                f.add("invalid-value", vspan("kind"), f"kind {val('kind')!r} is not one of {', '.join(ACTION_KINDS)}")
+        ticket = None
+        if val("ticket") is not None:
+            t = _text(val("ticket"))
+            if t and URL_RE.match(t):
+                ticket = t
+            else:
+                f.add("invalid-url", vspan("ticket"), f"ticket {val('ticket')!r} is not an http(s) URL",
+                      "link the tracker issue, e.g. https://tracker.example.com/OPS-123")
+        default_id = f"{pm.id}-{i + 1}" if pm.id else f"#{i + 1}"
+        pm.action_items.append(ActionItem(aid or default_id, action or "", owner, due, status, kind, ticket, i))
