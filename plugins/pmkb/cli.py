@@ -221,3 +221,7 @@ def main() -> None:
             raise
         click.echo(f"pmkb: internal error: {type(exc).__name__}: {exc} (set PMKB_DEBUG=1 for details)", err=True)
         sys.exit(3)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,5 +1,611 @@
-"""Blame-language checks (filled in by issue 3)."""
+"""Blame language: find it, say why it reads as blame, and suggest a blameless phrasing.
+
+Careful patterns rather than a part-of-speech tagger: the hard cases are about
+*who* is the subject of a failure ("the engineer forgot" vs "the health check
+ignored"), and a small subject finder with a lexicon of people, roles and teams
+gets those right without a model download, at a few microseconds a sentence.
+
+How it runs: prose is masked (code, URLs, comments, quotes), one regex finds
+trigger words, and only sentences with a trigger are matched against the
+patterns below. Each pattern has a term id, so teams can remove, re-level or
+extend terms in mkdocs.yml (`blame:`).
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from dataclasses import dataclass
+from typing import Callable
+
+from .findings import Findings
+from .model import Postmortem, Span
+from .textmask import mask_markdown
+
+NAMED_SECTIONS = ("Root Cause", "Contributing Factors", "Five Whys")
+
+# ---------------------------------------------------------------- lexicon --
+PERSON_WORDS = {
+    "engineer", "engineers", "developer", "developers", "dev", "devs", "sre", "sres", "on-call", "oncall",
+    "on-caller", "on-callers", "responder", "responders", "admin", "admins", "administrator", "administrators",
+    "sysadmin", "sysadmins", "dba", "dbas", "intern", "interns", "contractor", "contractors", "employee",
+    "employees", "staff", "reviewer", "reviewers", "approver", "approvers", "commander", "commanders", "ic",
+    "analyst", "analysts", "tester", "testers", "person", "people", "someone", "somebody", "anyone", "anybody",
+    "everyone", "everybody", "whoever", "human", "humans", "individual", "individuals", "colleague",
+    "colleagues", "teammate", "teammates", "team", "teams", "squad", "squads", "department", "leadership",
+    "management", "consultant", "consultants", "we", "i", "he", "she", "you", "they", "newcomer", "newcomers",
+    "oncaller", "operators", "operator", "manager", "managers", "lead", "leads", "owner", "owners",
+    "member", "members", "architect", "architects", "programmer", "programmers", "coder", "coders", "techs",
+    "technician", "technicians", "scribe", "supervisor", "director", "vp", "cto", "ops",
+}
+# Words that name people only with a person-like word before them ("the release manager",
+# not "the package manager"; "the operator" but not "the Kubernetes operator").
+AMBIGUOUS = {"operator", "operators", "manager", "managers", "lead", "leads", "owner", "owners", "member",
+             "members", "ops", "human", "humans"}
+PERSON_QUALIFIERS = {
+    "the", "a", "an", "our", "their", "his", "her", "my", "your", "that", "this", "one", "another", "release",
+    "incident", "engineering", "product", "project", "program", "team", "tech", "on-call", "oncall", "service",
+    "shift", "duty", "night", "weekend", "primary", "secondary", "change", "human", "delivery", "account",
+    "database", "network", "platform", "infrastructure", "security", "support", "site", "staff", "some",
+    "every", "each", "any", "junior", "senior", "new",
+}
+SKIP_BACK = {
+    "had", "has", "have", "was", "were", "is", "are", "been", "be", "also", "then", "simply", "just", "again",
+    "repeatedly", "completely", "initially", "still", "never", "apparently", "subsequently", "later", "first",
+    "clearly", "quickly", "twice", "already", "accidentally", "unfortunately", "ultimately", "not", "did",
+    "didn't", "didn’t", "does", "do", "on", "call", "duty", "who", "itself", "themselves", "himself",
+    "herself", "entirely", "partly", "largely", "mostly", "probably", "likely", "all", "both", "eventually",
+    "consistently", "often", "sometimes", "always", "once", "obviously", "seemingly", "allegedly", "shift",
+}
+CLAUSE_BREAK = re.compile(
+    r"[,;:()]|\b(?:and|but|because|since|so|while|when|although|though|after|before|until|as|then|which|"
+    r"who|that|whereas|where|if|unless|once|or)\b",
+    re.I,
+)
+WORD = re.compile(r"@?[\w][\w'’-]*")
+SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[*_`@]?[A-Z0-9])|\n[ \t]*\n|\n(?=[ \t]*(?:[-*+]|\d+[.)])\s)")
+
+# ---------------------------------------------------------------- patterns --
 
 
-def check_blame_kb(kb, per_path) -> None:
-    return None
+@dataclass(frozen=True)
+class Pattern:
+    rule: str
+    term: str
+    regex: re.Pattern
+    message: str
+    suggestion: str
+    condition: Callable | None = None  # (sentence context, match) -> bool
+    priority: int = 0  # higher wins when two findings overlap
+
+
+@dataclass
+class Context:
+    text: str  # the masked sentence
+    start: int  # its offset in the scanned text
+    people: "PeopleIndex | None"
+
+
+def _rx(pattern: str) -> re.Pattern:
+    return re.compile(pattern, re.I)
+
+
+# ---- subject finding ----------------------------------------------------------
+def _tokens(text: str) -> list[str]:
+    return WORD.findall(text)
+
+
+def _is_person_token(tokens: list[str], i: int, people) -> bool:
+    tok = tokens[i]
+    low = tok.lower().rstrip("'’")
+    if low.endswith(("'s", "’s")):
+        return False
+    if tok.startswith("@") and len(tok) > 1:
+        return True
+    if people is not None and people.is_name_token(tok):
+        return True
+    if low in PERSON_WORDS:
+        if low in AMBIGUOUS:
+            prev = tokens[i - 1].lower() if i > 0 else ""
+            return prev in PERSON_QUALIFIERS or prev == ""
+        return True
+    return False
+
+
+def _head_is_person(segment: str, people) -> bool | None:
+    """True/False when the segment ends in a noun phrase; None when it is empty (elided)."""
+    toks = _tokens(segment)
+    while toks and toks[-1].lower() in SKIP_BACK:
+        toks.pop()
+    if not toks:
+        return None
+    return _is_person_token(toks, len(toks) - 1, people)
+
+
+def subject_is_person(ctx: Context, pos: int) -> bool:
+    """Is the subject of the verb at `pos` (offset in the sentence) a person, role or team?"""
+    before = ctx.text[:pos]
+    # Drop a leading "Why ...?" question (Five Whys) so the answer's subject is found.
+    q = before.rfind("?")
+    if q >= 0:
+        before = before[q + 1:]
+    breaks = list(CLAUSE_BREAK.finditer(before))
+    if breaks and breaks[-1].group(0).lower() == "who" and before[breaks[-1].end():].strip():
+        return True  # "the DBA who ran the migration was ...": `who` refers to a person
+    parts = CLAUSE_BREAK.split(before)
+    verdict = _head_is_person(parts[-1], ctx.people) if parts else None
+    if verdict is not None:
+        return verdict
+    for part in parts:  # elided subject: the first clause that has one
+        v = _head_is_person(part, ctx.people)
+        if v is not None:
+            return v
+    return False
+
+
+def mentions_person(text: str, people) -> bool:
+    toks = _tokens(text)
+    return any(_is_person_token(toks, i, people) for i in range(len(toks)))
+
+
+def _person_subject(ctx: Context, m: re.Match) -> bool:
+    return subject_is_person(ctx, m.start())
+
+
+def _not_negated_blame(ctx: Context, m: re.Match) -> bool:
+    before = ctx.text[max(0, m.start() - 40):m.start()].lower()
+    return not re.search(r"\b(?:no one|nobody|no single \w+|not|isn['’]t|wasn['’]t|aren['’]t|none|neither)\b[^.]*$", before)
+
+
+def _possessor_is_person(ctx: Context, m: re.Match) -> bool:
+    owner = m.group("owner")
+    low = owner.lower()
+    if low in ("nobody", "no one", "noone", "anybody", "anyone"):
+        return bool(re.match(r"\s*(?:but|except)\b", ctx.text[m.end():]))
+    if low in ("my", "our", "their", "his", "her", "your"):
+        return True
+    toks = _tokens(ctx.text[:m.start("owner")]) + [owner]
+    return _is_person_token(toks, len(toks) - 1, ctx.people)
+
+
+def _fault_of_person(ctx: Context, m: re.Match) -> bool:
+    return mentions_person(m.group("whom"), ctx.people)
+
+
+def _clause_has_person(ctx: Context, m: re.Match) -> bool:
+    return mentions_person(ctx.text, ctx.people)
+
+
+def _counterfactual(ctx: Context, m: re.Match) -> bool:
+    modal = m.group("modal").lower()
+    if modal.startswith("could"):
+        before = ctx.text[:m.start()].lower()
+        # "what could have caused", "whether a deploy could have triggered": weighing causes
+        if re.search(r"\b(?:what|whether|which|how|if|why|anything|something)\b[^,;.]*$", before):
+            return False
+        if re.match(r"\s*(?:possibly|plausibly)?\s*(?:caused|triggered|contributed|led|been\s+(?:the\s+)?(?:cause|trigger|related))\b",
+                    ctx.text[m.end("have"):].lower()):
+            return False
+    return True
+
+
+def _panicked(ctx: Context, m: re.Match) -> bool:
+    return subject_is_person(ctx, m.start())
+
+
+_TECH_AFTER_LAZY = (r"(?![\s-]+(?:load|loads|loading|loaded|loader|eval|evaluation|evaluated|init|initiali[sz]ation|"
+                    r"initiali[sz]ed|deletion|expiration|expiry|fetch|fetching|import|imports|instantiation|"
+                    r"allocation|binding|sequence|connect|connection|connections|value|values|property|iterator|"
+                    r"mode|mount|propagation|replication|sync|migration|tree)\b)")
+
+CF_MSG = "hindsight counterfactual: it judges a past decision with knowledge nobody had at the time"
+CF_SUG = ("describe what the system lacked or what made the action reasonable then, e.g. "
+          "'nothing in the deploy pipeline checked the pool size' instead of 'X should have checked it'")
+HE_MSG = "'human error' names a person as the cause and ends the analysis where it should start"
+HE_SUG = ("name the condition that made the action possible and likely, e.g. "
+          "'the CLI accepted a production target without confirmation'")
+JU_MSG = "judges a person instead of describing the system; it teaches people to hide details"
+JU_SUG = ("describe the action and its context without judging it, e.g. "
+          "'the change went out without a second review because the tool did not require one'")
+FA_MSG = "assigns blame or fault to people or teams"
+FA_SUG = ("describe the mechanism instead, e.g. 'the schema migration locked the orders table for 14 minutes'")
+PS_MSG = "makes a person, role or team the subject of a failure"
+PS_SUG = ("make the system the subject: say what it lacked, e.g. 'the runbook had no step to drain the node' "
+          "or 'the page arrived among 40 other alerts'")
+
+PATTERNS: list[Pattern] = [
+    # ---- counterfactuals
+    Pattern("blame-counterfactual", "should have",
+            _rx(r"\b(?P<modal>should|could|would|ought\s+to)(?:\s+not|n['’]t)?(?:\s+(?:\w+ly|never|not|all|both|just))?\s+(?P<have>have)\b(?!\s+to\b)"),
+            CF_MSG, CF_SUG, _counterfactual),
+    Pattern("blame-counterfactual", "should've", _rx(r"\b(?P<modal>should|could|would|ought\s+to)(?:n['’]t)?(?P<have>['’]ve)\b"),
+            CF_MSG, CF_SUG, _counterfactual),
+    Pattern("blame-counterfactual", "if only", _rx(r"\bif\s+only\b"), CF_MSG, CF_SUG),
+    Pattern("blame-counterfactual", "had ... would",
+            re.compile(r"(?:^|(?<=[\s(\"']))(?:[Hh]ad)\s+(?:we|they|he|she|I|you|anyone|someone|somebody|the\s+[\w-]+(?:\s+[\w-]+)?|[A-Z][\w-]+)\s+[^.!?;]{2,160}?\bwould\b"),
+            CF_MSG, CF_SUG, priority=-1),
+    # ---- human error
+    Pattern("blame-human-error", "human error",
+            _rx(r"\b(?:human|operator|user|pilot|personnel|staff|engineer|engineering|admin|administrator|manual|"
+                r"procedural|people)[\s-]+(?:errors?|mistakes?|slip-?ups?|blunders?|failures?)\b"
+                r"(?!\s+(?:rate|rates|count|counts|page|pages|message|messages|budget|code|codes|response|responses|"
+                r"log|logs|metric|metrics|ratio|spike|handling|handler|field|type|class|path)\b)"),
+            HE_MSG, HE_SUG, priority=1),
+    Pattern("blame-human-error", "mistake by",
+            _rx(r"\b(?:mistakes?|errors?|slip-?ups?|blunders?)\s+(?:made\s+|committed\s+)?(?:by|of|on\s+the\s+part\s+of)\s+"
+                r"(?:the\s+|an?\s+|our\s+)?(?!(?:the\s+)?(?:system|pipeline|config|tool|script|service|code|deploy)\b)[\w@-]+"),
+            HE_MSG, HE_SUG, _clause_has_person, priority=1),
+    Pattern("blame-human-error", "caused by a mistake",
+            _rx(r"\b(?:caused|triggered|due|owing|attributable|attributed|traced?|down|came|result(?:ed)?|because)\s+"
+                r"(?:back\s+)?(?:by|to|of|from|in)\s+(?:an?\s+|one\s+|some\s+|the\s+)?(?:simple\s+|small\s+|single\s+|honest\s+)?"
+                r"(?:mistake|slip-?up|blunder)s?\b"),
+            HE_MSG, HE_SUG, priority=1),
+    Pattern("blame-human-error", "made a mistake",
+            _rx(r"\b(?:made|makes|make|making)\s+(?:an?\s+|the\s+|one\s+)?(?:\w+\s+)?(?:mistake|blunder|error in judge?ment)s?\b"),
+            HE_MSG, HE_SUG, priority=1),
+    Pattern("blame-human-error", "a mistake during",
+            _rx(r"\b(?:an?|the)\s+mistake\s+(?:during|in|while|when)\b"), HE_MSG, HE_SUG),
+    # ---- judgements
+    Pattern("blame-judgement", "careless", _rx(r"\bcareless(?:ly|ness)?\b"), JU_MSG, JU_SUG, priority=2),
+    Pattern("blame-judgement", "negligent", _rx(r"\bnegligen(?:t|tly|ce)\b"), JU_MSG, JU_SUG, priority=2),
+    Pattern("blame-judgement", "sloppy", _rx(r"\bslopp(?:y|ily|iness)\b"), JU_MSG, JU_SUG, priority=2),
+    Pattern("blame-judgement", "lazy", _rx(r"\blaz(?:y|iness)\b" + _TECH_AFTER_LAZY), JU_MSG, JU_SUG, priority=2),
+    Pattern("blame-judgement", "incompetent", _rx(r"\bincompeten(?:t|ce|tly)\b"), JU_MSG, JU_SUG, priority=2),
+    Pattern("blame-judgement", "reckless", _rx(r"\breckless(?:ly|ness)?\b"), JU_MSG, JU_SUG, priority=2),
+    Pattern("blame-judgement", "stupid", _rx(r"\b(?:stupid(?:ly|ity)?|dumb|foolish(?:ly)?|idiot(?:ic|s)?|clueless)\b"),
+            JU_MSG, JU_SUG, priority=2),
+    Pattern("blame-judgement", "inexperienced", _rx(r"\binexperience[d]?\b"), JU_MSG, JU_SUG, priority=2),
+    Pattern("blame-judgement", "irresponsible",
+            _rx(r"\b(?:irresponsibl[ey]|unprofessional(?:ly)?|thoughtless(?:ly)?|complacen(?:t|cy)|cavalier|amateurish|"
+                r"rookie\s+mistake|(?:poor|bad|questionable)\s+judge?ment|lapse\s+(?:of|in)\s+judge?ment)\b"),
+            JU_MSG, JU_SUG, priority=2),
+    Pattern("blame-judgement", "panicked", _rx(r"\bpanick(?:ed|ing|y)\b"), JU_MSG, JU_SUG, _panicked, priority=2),
+    Pattern("blame-judgement", "obvious mistake",
+            _rx(r"\bobvious(?:ly)?\s+(?:an?\s+)?(?:mistake|error|blunder|oversight|misstep)s?\b"), JU_MSG, JU_SUG, priority=3),
+    Pattern("blame-judgement", "be more careful",
+            _rx(r"\b(?:more|extra|very|be|being|been)\s+careful(?:ly)?\b(?!\s+(?:review|design|testing|planning|analysis)\b)"),
+            JU_MSG, JU_SUG, priority=2),
+    Pattern("blame-judgement", "pay more attention",
+            _rx(r"\b(?:pay(?:ing|s)?|paid)\s+(?:more|closer|better|greater|no|little|enough|attention)\b(?:\s+attention\b)?"
+                r"|\b(?:not|n['’]t)\s+paying\s+attention\b|\basleep\s+at\s+the\s+wheel\b"),
+            JU_MSG, JU_SUG, priority=2),
+    Pattern("blame-judgement", "should have known better",
+            _rx(r"\b(?:should|ought\s+to)(?:\s+have|['’]ve)?\s+known\s+better\b|\bknow(?:n)?\s+better\s+than\b"),
+            JU_MSG, JU_SUG, priority=3),
+    # ---- blame and fault
+    Pattern("blame-fault", "to blame", _rx(r"\bto\s+blame\b"), FA_MSG, FA_SUG, _not_negated_blame, priority=2),
+    Pattern("blame-fault", "blamed",
+            re.compile(r"(?<!git )(?<!-)\b(?:[Bb]lam(?:ed|es|ing)|(?:[Ww]e|I|[Tt]hey|[Yy]ou|[Pp]eople|[Ll]eadership|[Mm]anagement|[Ww]e\s+all)\s+blame"
+                       r"|the\s+blame\s+(?:for|on|lies|falls|rests)|(?:lay|lays|laid|put|puts|assign(?:ed)?|place[ds]?)\s+(?:the\s+)?blame)\b"
+                       r"(?![-\s]*(?:free|less|culture|game|aware))"),
+            FA_MSG, FA_SUG, _not_negated_blame, priority=2),
+    Pattern("blame-fault", "X's fault",
+            _rx(r"\b(?P<owner>[@\w-]+|no one)['’]s?\s+(?:own\s+|entire\s+)?fault\b|\b(?P<owner2>my|our|their|his|her|your)\s+(?:own\s+)?fault\b"),
+            FA_MSG, FA_SUG, None, priority=2),
+    Pattern("blame-fault", "fault of",
+            _rx(r"\bfault\s+of\s+(?P<whom>(?:the\s+|an?\s+|our\s+)?[@\w-]+(?:\s+[\w-]+){0,2})"), FA_MSG, FA_SUG, _fault_of_person,
+            priority=2),
+    Pattern("blame-fault", "at fault", _rx(r"\bat\s+fault\b"), FA_MSG, FA_SUG, _person_subject, priority=2),
+    Pattern("blame-fault", "responsible for the outage",
+            _rx(r"\b(?:was|were|is|are|be|been|held)\s+(?:\w+ly\s+)?responsible\s+for\s+(?:the|this|that|today['’]s|an?|our)?\s*"
+                r"(?:[\w-]+\s+)?(?:outage|incident|failure|downtime|breakage|disruption|degradation|data\s+loss|mistake|error|problem)s?\b"),
+            FA_MSG, FA_SUG, _person_subject, priority=2),
+    Pattern("blame-fault", "culprit", _rx(r"\bculprits?\b"), FA_MSG, FA_SUG, _clause_has_person, priority=2),
+    # ---- people as the subject of a failure
+    Pattern("blame-person-subject", "forgot",
+            _rx(r"\b(?:forgot|forgotten|forgets|forgetting|neglected|neglects|neglecting|ignored|ignores|ignoring|"
+                r"overlooked|overlooks|overlooking|missed|disregarded|botched|bungled|fumbled|mishandled|"
+                r"(?:messed|screwed)\s+up|dropped\s+the\s+ball|failed\s+to|fails\s+to|failing\s+to|"
+                r"(?:did\s*n['’]?o?t|didn['’]t|never)\s+(?:bother(?:ed)?|notice|check|follow|read|verify|test|look\s+at|review|escalate)|"
+                r"chose\s+not\s+to|refused\s+to|skipped)\b"),
+            PS_MSG, PS_SUG, _person_subject, priority=0),
+    Pattern("blame-person-subject", "ignored by",
+            _rx(r"\b(?:was|were|been|got)\s+(?:\w+ly\s+)?(?:ignored|overlooked|missed|forgotten|neglected|disregarded|skipped|botched|mishandled)\s+by\s+"
+                r"(?P<whom>(?:the\s+|an?\s+|our\s+)?[@\w-]+(?:\s+[\w-]+){0,2})"),
+            PS_MSG, PS_SUG, _fault_of_person, priority=1),
+    Pattern("blame-person-subject", "person's mistake",
+            _rx(r"\b(?P<owner>[@\w-]+)['’]s?\s+(?:own\s+|careless\s+|simple\s+|honest\s+|big\s+)?(?:mistake|error|blunder|oversight|slip-?up|screw-?up)s?\b"
+                r"|\b(?P<owner2>his|her|their|my|our|your)\s+(?:own\s+)?(?:mistake|blunder|oversight|slip-?up|screw-?up)s?\b"),
+            PS_MSG, PS_SUG, None, priority=3),
+]
+for _i, _p in enumerate(PATTERNS):
+    if _p.term in ("X's fault", "person's mistake"):
+        PATTERNS[_i] = Pattern(_p.rule, _p.term, _p.regex, _p.message, _p.suggestion,
+                               lambda ctx, m: True if m.group("owner2") else _possessor_is_person(ctx, m), _p.priority)
+
+TRIGGER = _rx(
+    r"have\b|['’]ve\b|if\s+only|\bhad\b|error|mistake|slip|blunder|careless|neglig|slopp|laz[yi]|incompeten|reckless|"
+    r"stupid|dumb|foolish|idiot|clueless|inexperience|irresponsib|unprofessional|thoughtless|complacen|cavalier|"
+    r"amateur|rookie|judge?ment|panick|obvious|careful|attention|asleep|known?\s+better|blam|fault|responsible|"
+    r"culprit|forg[eo]t|neglect|ignor|overlook|missed|disregard|botch|bungl|fumbl|mishandl|messed|screwed|dropped|"
+    r"fail|n['’]?o?t\s+\w|never\s+\w|chose|refused|skipped|oversight|screw|bother|ball"
+)
+
+
+# ---------------------------------------------------------------- people --
+NOT_NAMES = {"May", "June", "April", "August", "Will", "Mark", "Grant", "Max", "Bill", "Pat", "Rich", "Chase",
+             "Dawn", "Summer", "Faith", "Hope", "Joy", "Rose", "Amber", "Ruby", "Jenkins", "Cloud", "Page",
+             "Lee", "Sky", "Storm", "Win", "Art", "Don", "Guy", "Gene", "Sage", "Rust", "Swift", "Kafka",
+             "Jay", "Ray", "Case", "Drew", "Frank", "Miles", "Said", "An"}
+
+
+class PeopleIndex:
+    """People the knowledge base knows: authors, role holders, owners and configured `people`."""
+
+    def __init__(self, names):
+        self.full: dict[str, list[list[str]]] = {}  # first token -> list of full names as token lists
+        self.first: set[str] = set()
+        self.handles: set[str] = set()
+        for raw in names:
+            name = " ".join(str(raw).split())
+            if not name:
+                continue
+            if name.startswith("@"):
+                self.handles.add(name.lower())
+                continue
+            parts = name.split(" ")
+            if not re.fullmatch(r"[A-ZÀ-Þ][\w'’.-]*", parts[0]) or parts[0].isupper():
+                continue  # team names, acronyms, lower-case ids are not people
+            self.full.setdefault(parts[0], []).append(parts)
+            if len(parts[0]) > 1 and parts[0] not in NOT_NAMES:
+                self.first.add(parts[0])
+
+    def is_name_token(self, tok: str) -> bool:
+        return tok in self.first or tok.lower() in self.handles
+
+    def __bool__(self) -> bool:
+        return bool(self.first or self.handles)
+
+
+def people_index(kb_pms, configured=()) -> PeopleIndex:
+    names: set[str] = set(configured)
+    for pm in kb_pms:
+        names |= pm.people
+    return PeopleIndex(sorted(names))
+
+
+_NAME_TOKEN = re.compile(r"(?<![\w.@/-])@[A-Za-z0-9][\w.-]*[A-Za-z0-9_]|(?<![\w@])[A-ZÀ-Þ][\w'’-]*")
+
+
+def find_names(text: str, people: PeopleIndex):
+    """(start, end, name) of each person named in masked `text` (full name preferred)."""
+    out = []
+    for m in _NAME_TOKEN.finditer(text):
+        tok = m.group(0)
+        if tok.startswith("@"):
+            out.append((m.start(), m.end(), tok))
+            continue
+        base = re.sub(r"['’]s$", "", tok)
+        end = m.start() + len(base)
+        best = None
+        for parts in people.full.get(base, ()):
+            tail = " ".join(parts[1:])
+            if tail and text.startswith(" " + tail, end) and (best is None or len(tail) > len(best)):
+                best = tail
+        if best:
+            out.append((m.start(), end + 1 + len(best), base + " " + best))
+        elif base in people.first:
+            out.append((m.start(), end, base))
+    return out
+
+
+# ---------------------------------------------------------------- engine --
+@dataclass
+class BlameSettings:
+    patterns: list[Pattern]
+    trigger: re.Pattern
+    allow: list[re.Pattern]
+    levels: dict[str, str]  # term -> level
+    named_sections: tuple[str, ...]
+
+
+def settings_from_config(blame_cfg: dict) -> BlameSettings:
+    from .config import ConfigError
+
+    removed = {str(t).lower() for t in (blame_cfg.get("remove") or [])}
+    known_terms = {p.term.lower() for p in PATTERNS}
+    for t in removed:
+        if t not in known_terms:
+            raise ConfigError(f"blame.remove.{t}", f"unknown term (known: {', '.join(sorted(known_terms))})")
+    patterns = [p for p in PATTERNS if p.term.lower() not in removed]
+    extra = []
+    for rule, terms in (blame_cfg.get("terms") or {}).items():
+        from .rules.registry import REGISTRY
+
+        r = REGISTRY.get(str(rule))
+        if r is None or not r.name.startswith("blame-") or r.name == "blame-named-person":
+            raise ConfigError(f"blame.terms.{rule}", "must be a blame rule such as blame-judgement")
+        if not isinstance(terms, list):
+            raise ConfigError(f"blame.terms.{rule}", "must be a list of phrases")
+        for term in terms:
+            words = r"\s+".join(re.escape(w) for w in str(term).split())
+            patterns.append(Pattern(r.name, str(term), _rx(rf"\b{words}\b"), "configured blame term", _SUGGEST[r.name],
+                                    priority=4))
+            extra.append(words)
+    trigger = TRIGGER if not extra else _rx(TRIGGER.pattern + "|" + "|".join(extra))
+    allow = [_rx(r"\b" + r"\s+".join(re.escape(w) for w in str(a).split()) + r"\b") for a in blame_cfg.get("allow") or []]
+    levels = {}
+    for term, level in (blame_cfg.get("levels") or {}).items():
+        if level not in ("error", "warning", "notice", "off"):
+            raise ConfigError(f"blame.levels.{term}", "use error, warning, notice or off")
+        levels[str(term).lower()] = level
+    unknown = set(blame_cfg) - {"remove", "terms", "allow", "levels", "named_sections"}
+    if unknown:
+        raise ConfigError(f"blame.{sorted(unknown)[0]}", "unknown key (use terms, remove, allow, levels, named_sections)")
+    named = tuple(blame_cfg.get("named_sections") or NAMED_SECTIONS)
+    return BlameSettings(patterns, trigger, allow, levels, named)
+
+
+_SUGGEST = {"blame-counterfactual": CF_SUG, "blame-human-error": HE_SUG, "blame-judgement": JU_SUG,
+            "blame-fault": FA_SUG, "blame-person-subject": PS_SUG}
+
+
+@dataclass(frozen=True)
+class Hit:
+    start: int
+    end: int
+    rule: str
+    term: str
+    message: str
+    suggestion: str
+    priority: int
+
+
+def _sentence_bounds(text: str) -> list[int]:
+    starts = [0]
+    for m in SENTENCE_END.finditer(text):
+        starts.append(m.end())
+    return starts
+
+
+def scan(masked: str, settings: BlameSettings, people: PeopleIndex | None) -> list[Hit]:
+    """All blame hits in masked text, overlaps resolved by priority."""
+    triggers = [m.start() for m in settings.trigger.finditer(masked)]
+    if not triggers:
+        return []
+    starts = _sentence_bounds(masked)
+    seen_sentences = set()
+    hits: list[Hit] = []
+    for t in triggers:
+        k = bisect.bisect_right(starts, t) - 1
+        if k in seen_sentences:
+            continue
+        seen_sentences.add(k)
+        s0 = starts[k]
+        s1 = starts[k + 1] if k + 1 < len(starts) else len(masked)
+        sentence = masked[s0:s1]
+        ctx = Context(sentence, s0, people)
+        for p in settings.patterns:
+            for m in p.regex.finditer(sentence):
+                if p.condition is not None and not p.condition(ctx, m):
+                    continue
+                a, b = s0 + m.start(), s0 + m.end()
+                if any(al.search(masked[max(0, a - 60):b + 60]) and _inside(al, masked, a, b) for al in settings.allow):
+                    continue
+                msg = f"'{' '.join(m.group(0).split())}': {p.message}"
+                hits.append(Hit(a, b, p.rule, p.term, msg, p.suggestion, p.priority))
+    return _resolve(hits)
+
+
+def _inside(allow: re.Pattern, text: str, a: int, b: int) -> bool:
+    lo = max(0, a - 60)
+    return any(m.start() + lo <= a and b <= m.end() + lo for m in allow.finditer(text[lo:b + 60]))
+
+
+def _resolve(hits: list[Hit]) -> list[Hit]:
+    hits.sort(key=lambda h: (-h.priority, h.start, -(h.end - h.start)))
+    kept: list[Hit] = []
+    for h in hits:
+        if any(h.start < k.end and k.start < h.end for k in kept):
+            continue
+        kept.append(h)
+    kept.sort(key=lambda h: h.start)
+    return kept
+
+
+class _Positions:
+    def __init__(self, text: str, first_line: int, first_col: int = 1):
+        self.starts = [0] + [i + 1 for i, ch in enumerate(text) if ch == "\n"]
+        self.first_line = first_line
+        self.first_col = first_col
+
+    def at(self, offset: int) -> tuple[int, int]:
+        i = bisect.bisect_right(self.starts, offset) - 1
+        col = offset - self.starts[i] + 1
+        return self.first_line + i, col + (self.first_col - 1 if i == 0 else 0)
+
+
+def _emit(f: Findings, hit: Hit, span: Span, settings: BlameSettings) -> None:
+    level = settings.levels.get(hit.term.lower())
+    if level == "off":
+        return
+    f.add(hit.rule, span, hit.message, hit.suggestion, level=level if level else None)
+
+
+def check_blame_file(pm: Postmortem, f: Findings, settings: BlameSettings, configured_people=()) -> None:
+    """Rules that need only this file: every blame rule but named people. The people
+    this file names (authors, roles, owners) count as people when they are a subject."""
+    people = PeopleIndex(sorted(pm.people | set(configured_people)))
+    if pm.body:
+        masked = mask_markdown(pm.body)
+        pos = _Positions(masked, pm.body_line)
+        heading_lines = {s.line for s in pm.sections}
+        for hit in scan(masked, settings, people):
+            line, col = pos.at(hit.start)
+            if line in heading_lines:
+                continue
+            eline, ecol = pos.at(hit.end)
+            _emit(f, hit, Span(line, col, eline, ecol), settings)
+    for path, text in _front_matter_texts(pm):
+        for hit in scan(text, settings, people):
+            _emit(f, hit, _value_span(pm, path, text, hit.start, hit.end), settings)
+
+
+def _front_matter_texts(pm: Postmortem):
+    if pm.title:
+        yield ("title",), pm.title
+    if pm.impact.description:
+        yield ("impact", "description"), pm.impact.description
+    for i, e in enumerate(pm.timeline):
+        if e.event:
+            yield ("timeline", i, "event"), e.event
+    for a in pm.action_items:
+        if a.action:
+            yield ("action_items", a.index, "action"), a.action
+
+
+def _value_span(pm: Postmortem, path: tuple, text: str, a: int, b: int) -> Span:
+    span = _lookup_span(pm, path)
+    if span.end_line == span.line and span.end_column is not None:
+        width = span.end_column - span.column
+        shift = 0 if width == len(text) else 1 if width == len(text) + 2 else None
+        if shift is not None:
+            return Span(span.line, span.column + shift + a, span.line, span.column + shift + b)
+    return span
+
+
+def _lookup_span(pm: Postmortem, path: tuple) -> Span:
+    # front-matter keys may have been written with aliases ("description" for "event")
+    if path in pm.spans:
+        return pm.spans[path]
+    parent = path[:-1]
+    for p, s in pm.spans.items():
+        if p[:-1] == parent and len(p) == len(path):
+            return s
+    return pm.span_of(*path)
+
+
+def check_named_people(pm: Postmortem, f: Findings, people: PeopleIndex, settings: BlameSettings) -> None:
+    if "blame-named-person" in f.config.rule_levels and f.config.rule_levels["blame-named-person"] == "off":
+        return
+    for sec in pm.sections:
+        if sec.name not in settings.named_sections:
+            continue
+        masked = mask_markdown(sec.text)
+        if "@" not in masked and not people:
+            continue
+        pos = _Positions(masked, sec.body_start)
+        for a, b, name in find_names(masked, people):
+            line, col = pos.at(a)
+            eline, ecol = pos.at(b)
+            f.add("blame-named-person", Span(line, col, eline, ecol),
+                  f"'{name}' is named in {sec.name}: names in root-cause analysis read as blame whatever the intent",
+                  "refer to the role or the system ('a config change was pushed without review'); "
+                  "thank people by name in What Went Well or the timeline instead")
+
+
+def settings_for(cfg) -> BlameSettings:
+    cached = getattr(cfg, "_blame_settings", None)
+    if cached is None:
+        cached = settings_from_config(cfg.blame or {})
+        object.__setattr__(cfg, "_blame_settings", cached)
+    return cached
+
+
+def check_blame_kb(kb, per_path: dict[str, Findings]) -> None:
+    """The knowledge-base stage: named people need everyone the knowledge base knows."""
+    cfg = kb.config
+    settings = settings_for(cfg)
+    people = people_index(kb.valid, cfg.people)
+    for pm in kb.valid:
+        check_named_people(pm, per_path[pm.path], people, settings)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+from .blame import check_blame_file, check_blame_kb, settings_for
 from .config import Config
 from .findings import Findings
 from .model import Diagnostic, Postmortem
@@ -115,6 +116,7 @@ def check_file(abs_path: Path, rel: str, display: str, cfg: Config, as_of: date,
     if not pm.fatal:
         check_template(pm, f, cfg)
         check_actions(pm, f, cfg, as_of)
+        check_blame_file(pm, f, settings_for(cfg), cfg.people)
     return pm, f.items
 
 
@@ -160,8 +162,6 @@ def check(
         per_path[pm.path] = f
     kb = KnowledgeBase(cfg, pms, as_of)
     check_knowledge_base([pm for pm in pms if not pm.fatal], per_path, cfg)
-    from .blame import check_blame_kb
-
     check_blame_kb(kb, per_path)
     diagnostics: list[Diagnostic] = []
     wanted = None if only is None else {display(p.resolve()) for p in only}
