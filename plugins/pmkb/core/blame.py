@@ -595,11 +595,9 @@ def check_named_people(pm: Postmortem, f: Findings, people: PeopleIndex, setting
 
 
 def settings_for(cfg) -> BlameSettings:
-    cached = getattr(cfg, "_blame_settings", None)
-    if cached is None:
-        cached = settings_from_config(cfg.blame or {})
-        object.__setattr__(cfg, "_blame_settings", cached)
-    return cached
+    if cfg.blame_settings is None:
+        cfg.blame_settings = settings_from_config(cfg.blame or {})
+    return cfg.blame_settings
 
 
 def check_blame_kb(kb, per_path: dict[str, Findings]) -> None:

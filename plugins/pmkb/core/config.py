@@ -101,6 +101,7 @@ class Config:
     max_file_size: int = 1_048_576
     templates_dir: str = "templates"
     options: dict[str, Any] = field(default_factory=dict)  # the raw plugin options
+    blame_settings: Any = None  # compiled blame patterns (core.blame.BlameSettings)
 
     # ---- derived -------------------------------------------------------
     @property
@@ -176,6 +177,9 @@ class Config:
         if not isinstance(blame, dict):
             raise ConfigError("blame", "must be a mapping")
         cfg.blame = blame
+        from .blame import settings_from_config  # validates terms now, so errors name the key
+
+        cfg.blame_settings = settings_from_config(blame)
         cfg.people = tuple(_str_list(opts, "people"))
         as_of = opts.get("as_of")
         if as_of not in (None, ""):

@@ -1,0 +1,328 @@
+"""The blame-language checker, exercised through the real `pmkb check` on real files."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).parent / "data"
+CAST = ["Priya Raman", "Marcus Oyelaran", "Hannah Lindqvist", "Diego Alvarez", "Sam Okafor", "Wei Zhang",
+        "Fatima Haddad", "Tomasz Nowak", "Aiko Tanaka", "Ben Carter", "Chloe Dubois", "Dmitri Volkov",
+        "Elena Rossi", "Farid Nasser"]
+BLAME_RULES = {"blame-counterfactual", "blame-human-error", "blame-judgement", "blame-fault",
+               "blame-person-subject", "blame-named-person"}
+
+
+def run_check(root: Path, *args: str) -> tuple[int, dict]:
+    proc = subprocess.run([sys.executable, "-m", "pmkb", "check", "--format", "json", *args],
+                          cwd=root, capture_output=True, text=True, timeout=120)
+    assert proc.returncode in (0, 1), proc.stderr
+    return proc.returncode, json.loads(proc.stdout)
+
+
+def write_site(root: Path, files: dict[str, str], options: str = "") -> None:
+    (root / "docs").mkdir(parents=True, exist_ok=True)
+    (root / "mkdocs.yml").write_text(
+        "site_name: t\ndocs_dir: docs\nplugins:\n  - search\n  - pmkb:\n      as_of: 2025-01-01\n"
+        + textwrap.indent(options, "      ") + "\n", encoding="utf-8")
+    for name, text in files.items():
+        p = root / "docs" / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text, encoding="utf-8")
+
+
+def postmortem(body: str, *, pid="INC-2024-001", status="draft", extra="", authors=("Priya Raman",)) -> str:
+    fm = textwrap.dedent(f"""\
+        ---
+        id: {pid}
+        title: Checkout errors
+        date: 2024-03-14
+        severity: SEV3
+        status: {status}
+        authors: [{", ".join(authors)}]
+        times:
+          started: "14:00"
+          resolved: "14:30"
+        """) + extra + "---\n"
+    return fm + textwrap.dedent(body)
+
+
+def blame_findings(result: dict) -> list[dict]:
+    return [d for d in result["diagnostics"] if d["rule"] in BLAME_RULES]
+
+
+# ---------------------------------------------------------------- corpus --
+def load_corpus(name: str) -> list[dict]:
+    with (DATA / name).open(encoding="utf-8") as fh:
+        return list(csv.DictReader(fh, delimiter="\t", quoting=csv.QUOTE_NONE))
+
+
+def score_corpus(tmp_path: Path, rows: list[dict]) -> dict:
+    """Every sentence becomes a paragraph of its section in a real postmortem; the real CLI
+    checks them all and each finding is matched back to its sentence by line."""
+    by_section: dict[str, list[tuple[int, dict]]] = {}
+    for i, row in enumerate(rows):
+        by_section.setdefault(row["section"], []).append((i, row))
+    files, line_of = {}, {}
+    for n, (section, items) in enumerate(sorted(by_section.items())):
+        head = postmortem("", pid=f"INC-2024-{n + 100:03d}", authors=CAST)
+        lines = head.rstrip("\n").split("\n") + ["", f"## {section}", ""]
+        for i, row in items:
+            lines.append(row["sentence"])
+            line_of[(f"docs/corpus-{n}.md", len(lines))] = i
+            lines.append("")
+        files[f"corpus-{n}.md"] = "\n".join(lines) + "\n"
+    write_site(tmp_path, files)
+    _, result = run_check(tmp_path)
+    flagged: dict[int, set[str]] = {}
+    for d in blame_findings(result):
+        idx = line_of.get((d["path"], d["line"]))
+        assert idx is not None, f"finding on a line that holds no corpus sentence: {d}"
+        flagged.setdefault(idx, set()).add(d["rule"])
+    tp = fp = fn = tn = right_rule = 0
+    misses = []
+    for i, row in enumerate(rows):
+        hit = i in flagged
+        if row["label"] == "blame":
+            tp += hit
+            fn += not hit
+            right_rule += hit and row["rule"] in flagged[i]
+            if not hit:
+                misses.append(("missed", row["sentence"]))
+        else:
+            fp += hit
+            tn += not hit
+            if hit:
+                misses.append(("false alarm", row["sentence"]))
+    return {"tp": tp, "fp": fp, "fn": fn, "tn": tn, "right_rule": right_rule, "misses": misses,
+            "precision": tp / max(tp + fp, 1), "recall": tp / max(tp + fn, 1)}
+
+
+@pytest.mark.parametrize("name", ["blame_corpus.tsv", "blame_corpus_extra.tsv"])
+def test_corpus_precision_and_recall(tmp_path, name):
+    rows = load_corpus(name)
+    labels = Counter(r["label"] for r in rows)
+    assert len(rows) >= 200 and labels["blame"] >= 100 and labels["ok"] >= 100
+    s = score_corpus(tmp_path, rows)
+    print(f"{name}: precision={s['precision']:.3f} recall={s['recall']:.3f} "
+          f"rule agreement={s['right_rule']}/{s['tp']} {s['misses']}")
+    assert s["precision"] >= 0.9, s["misses"]
+    assert s["recall"] >= 0.9, s["misses"]
+    assert s["right_rule"] >= 0.85 * s["tp"]
+
+
+def test_corpus_covers_every_blame_rule():
+    rules = Counter(r["rule"] for r in load_corpus("blame_corpus.tsv") if r["label"] == "blame")
+    assert set(rules) == BLAME_RULES
+    assert min(rules.values()) >= 15
+
+
+# ---------------------------------------------------------------- spans ---
+def test_exact_span_message_and_suggestion(tmp_path):
+    body = """
+    ## Summary
+
+    Checkout failed for 30 minutes.
+
+    ## Root Cause
+
+    The pool was too small. The on-call should have rolled back sooner.
+    """
+    write_site(tmp_path, {"a.md": postmortem(body)})
+    _, result = run_check(tmp_path)
+    [d] = blame_findings(result)
+    text = (tmp_path / "docs/a.md").read_text().split("\n")
+    line = text[d["line"] - 1]
+    assert d["rule"] == "blame-counterfactual" and d["code"] == "PM601"
+    assert line[d["column"] - 1:d["end_column"] - 1] == "should have"
+    assert d["end_line"] == d["line"]
+    assert "hindsight" in d["message"]
+    assert "system lacked" in d["suggestion"]
+    assert d["severity"] == "warning"  # a draft
+
+
+def test_published_postmortems_get_errors(tmp_path):
+    body = "\n## Root Cause\n\nThe outage was caused by human error.\n"
+    write_site(tmp_path, {"a.md": postmortem(body, status="published")})
+    code, result = run_check(tmp_path)
+    [d] = blame_findings(result)
+    assert d["severity"] == "error" and d["rule"] == "blame-human-error"
+    assert code == 1
+
+
+def test_phrase_wrapped_across_lines_is_found_at_its_start(tmp_path):
+    body = "\n## Root Cause\n\nThe migration ran on the primary. The team could\nhave waited for the replica.\n"
+    write_site(tmp_path, {"a.md": postmortem(body)})
+    _, result = run_check(tmp_path)
+    [d] = blame_findings(result)
+    lines = (tmp_path / "docs/a.md").read_text().split("\n")
+    assert lines[d["line"] - 1].endswith("could") and d["end_line"] == d["line"] + 1
+
+
+def test_crlf_and_bom_give_the_same_positions(tmp_path):
+    body = "\n## Contributing Factors\n\nA careless edit dropped the TLS listener.\n"
+    text = postmortem(body)
+    results = []
+    for variant, data in [("lf", text.encode()), ("crlf", text.replace("\n", "\r\n").encode()),
+                          ("bom", b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode())]:
+        root = tmp_path / variant
+        write_site(root, {})
+        (root / "docs/a.md").write_bytes(data)
+        _, result = run_check(root)
+        results.append([(d["line"], d["column"], d["end_column"]) for d in blame_findings(result)])
+    assert results[0] == results[1] == results[2] and len(results[0]) == 1
+
+
+# ---------------------------------------------------------- not flagged ---
+def test_code_links_quotes_and_fences_are_not_read(tmp_path):
+    body = """
+    ## Root Cause
+
+    The `should_have_retried` flag was unset; see the [guide](https://wiki.example.com/human-error-careless).
+
+    > ERROR: user error: the operator ignored the request
+
+    ```
+    engineer forgot to drain: human error
+    ```
+
+        2024-03-14 the on-call ignored page 7
+
+    <!-- the engineer was careless -->
+    """
+    write_site(tmp_path, {"a.md": postmortem(body)})
+    _, result = run_check(tmp_path)
+    assert blame_findings(result) == []
+
+
+def test_names_are_fine_outside_root_cause_analysis(tmp_path):
+    body = """
+    ## Summary
+
+    Thanks to Marcus Oyelaran and @jdoe for the fast rollback.
+
+    ## What Went Well
+
+    Marcus spotted the graph.
+
+    ## Root Cause
+
+    Marcus Oyelaran merged the change without the canary.
+    """
+    write_site(tmp_path, {"a.md": postmortem(body, extra="roles:\n  incident_commander: Marcus Oyelaran\n")})
+    _, result = run_check(tmp_path)
+    found = [(d["rule"], d["line"]) for d in blame_findings(result)]
+    lines = (tmp_path / "docs/a.md").read_text().split("\n")
+    assert found == [("blame-named-person", lines.index("Marcus Oyelaran merged the change without the canary.") + 1)]
+    [d] = blame_findings(result)
+    assert d["column"] == 1 and d["end_column"] == len("Marcus Oyelaran") + 1
+
+
+def test_people_come_from_the_whole_knowledge_base_and_config(tmp_path):
+    other = postmortem("\n## Summary\n\nFine.\n", pid="INC-2024-002", authors=("Chloe Dubois",))
+    body = "\n## Five Whys\n\n1. Why? Chloe applied the plan. Then Zed restarted it. @ops-bot paged.\n"
+    write_site(tmp_path, {"a.md": postmortem(body), "b.md": other}, options="people: [Zed Quinn]")
+    _, result = run_check(tmp_path)
+    named = sorted(d["message"].split("'")[1] for d in blame_findings(result) if d["rule"] == "blame-named-person")
+    assert named == ["@ops-bot", "Chloe", "Zed"]
+
+
+def test_timeline_event_blame_is_located_in_the_front_matter(tmp_path):
+    extra = 'timeline:\n  - time: "14:05"\n    event: The on-call ignored the page\n'
+    write_site(tmp_path, {"a.md": postmortem("\n## Summary\n\nFine.\n", extra=extra)})
+    _, result = run_check(tmp_path)
+    [d] = blame_findings(result)
+    lines = (tmp_path / "docs/a.md").read_text().split("\n")
+    assert d["rule"] == "blame-person-subject"
+    assert lines[d["line"] - 1][d["column"] - 1:d["end_column"] - 1] == "ignored"
+
+
+# ---------------------------------------------------------- suppressions --
+def test_disable_next_line_and_blocks(tmp_path):
+    body = """
+    ## Root Cause
+
+    <!-- pmkb-disable-next-line blame-counterfactual -->
+    We should have paged sooner.
+
+    <!-- pmkb-disable PM603 -->
+    A careless edit.
+    A sloppy rollout.
+    <!-- pmkb-enable PM603 -->
+    A reckless change.
+
+    <!-- pmkb-disable-next-line blame-fault -->
+    Nothing to silence here.
+    """
+    write_site(tmp_path, {"a.md": postmortem(body)})
+    _, result = run_check(tmp_path)
+    got = sorted((d["rule"], d["line"]) for d in result["diagnostics"] if d["rule"] != "missing-section")
+    lines = (tmp_path / "docs/a.md").read_text().split("\n")
+    assert got == sorted([
+        ("blame-judgement", lines.index("A reckless change.") + 1),
+        ("unused-suppression", lines.index("<!-- pmkb-disable-next-line blame-fault -->") + 1),
+    ])
+
+
+def test_suppression_naming_an_unknown_rule_is_reported(tmp_path):
+    body = "\n## Root Cause\n\n<!-- pmkb-disable-next-line blame-everything -->\nFine.\n"
+    write_site(tmp_path, {"a.md": postmortem(body)})
+    _, result = run_check(tmp_path)
+    assert [d["rule"] for d in result["diagnostics"] if d["rule"] != "missing-section"] == ["unknown-rule"]
+
+
+# ---------------------------------------------------------- configuration --
+def test_teams_add_remove_allow_and_relevel_terms(tmp_path):
+    body = """
+    ## Root Cause
+
+    The rollout was asleep on the job. An inexperienced responder restarted pods.
+    The migration was sloppy. The reviewer was careless.
+    """
+    options = textwrap.dedent("""\
+        blame:
+          terms:
+            blame-judgement: [asleep on the job]
+          remove: [inexperienced]
+          allow: [migration was sloppy]
+          levels:
+            careless: notice
+        """)
+    write_site(tmp_path, {"a.md": postmortem(body)}, options=options)
+    _, result = run_check(tmp_path)
+    got = sorted((d["message"].split("'")[1], d["severity"]) for d in blame_findings(result))
+    assert got == [("asleep on the job", "warning"), ("careless", "notice")]
+
+
+def test_rule_can_be_switched_off_or_raised(tmp_path):
+    body = "\n## Root Cause\n\nWe should have paged. It was human error.\n"
+    write_site(tmp_path, {"a.md": postmortem(body)},
+               options="rules:\n  blame-counterfactual: off\n  PM602: error\n")
+    code, result = run_check(tmp_path)
+    assert [(d["rule"], d["severity"]) for d in blame_findings(result)] == [("blame-human-error", "error")]
+    assert code == 1
+
+
+def test_bad_blame_configuration_names_the_key(tmp_path):
+    write_site(tmp_path, {"a.md": postmortem("\n## Summary\n\nx\n")}, options="blame:\n  remove: [no-such-term]\n")
+    proc = subprocess.run([sys.executable, "-m", "pmkb", "check"], cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "blame.remove.no-such-term" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_rules_command_explains_each_blame_rule_with_examples():
+    env = dict(os.environ)
+    out = subprocess.run([sys.executable, "-m", "pmkb", "rules", "blame-person-subject"], capture_output=True,
+                         text=True, env=env).stdout
+    assert "PM605" in out and "Flagged:" in out and "Better:" in out
+    listing = subprocess.run([sys.executable, "-m", "pmkb", "rules"], capture_output=True, text=True).stdout
+    for rule in BLAME_RULES:
+        assert rule in listing
