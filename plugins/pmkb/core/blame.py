@@ -37,11 +37,24 @@ PERSON_WORDS = {
     "oncaller", "operators", "operator", "manager", "managers", "lead", "leads", "owner", "owners",
     "member", "members", "architect", "architects", "programmer", "programmers", "coder", "coders", "techs",
     "technician", "technicians", "scribe", "supervisor", "director", "vp", "cto", "ops",
+    "support", "marketing", "sales", "finance", "legal", "noc", "soc", "helpdesk", "devops", "sysops",
+    "approver", "requester", "requesters", "maintainer", "maintainers", "dev-team", "on-calls",
 }
+# Possessors whose "fault" is blame too, though they are rarely the subject of a failure verb
+# ("users failed to log in" describes impact, not blame).
+FAULT_OWNERS = {"vendor", "vendors", "supplier", "suppliers", "customer", "customers", "user", "users",
+                "partner", "partners", "provider", "client", "clients"}
 # Words that name people only with a person-like word before them ("the release manager",
 # not "the package manager"; "the operator" but not "the Kubernetes operator").
 AMBIGUOUS = {"operator", "operators", "manager", "managers", "lead", "leads", "owner", "owners", "member",
              "members", "ops", "human", "humans"}
+TECH_MODIFIERS = {
+    "package", "secrets", "secret", "connection", "window", "cert", "certificate", "resource", "cluster", "session",
+    "task", "state", "config", "configuration", "node", "lock", "memory", "transaction", "traffic", "device",
+    "key", "password", "kubernetes", "k8s", "postgres", "database", "kafka", "redis", "strimzi", "prometheus",
+    "mysql", "helm", "crd", "dependency", "build", "process", "job", "workflow", "deployment", "release-",
+    "partition", "replication", "consensus", "raft", "schema", "queue", "load", "power", "storage", "disk",
+}
 PERSON_QUALIFIERS = {
     "the", "a", "an", "our", "their", "his", "her", "my", "your", "that", "this", "one", "another", "release",
     "incident", "engineering", "product", "project", "program", "team", "tech", "on-call", "oncall", "service",
@@ -106,20 +119,43 @@ def _is_person_token(tokens: list[str], i: int, people) -> bool:
         return True
     if low in PERSON_WORDS:
         if low in AMBIGUOUS:
-            prev = tokens[i - 1].lower() if i > 0 else ""
-            return prev in PERSON_QUALIFIERS or prev == ""
+            prev_tok = tokens[i - 1] if i > 0 else ""
+            prev = prev_tok.lower()
+            if prev in TECH_MODIFIERS or prev.endswith(("-operator", "-manager")):
+                return False
+            # "the Kubernetes operator": a product name before it makes it software
+            if prev_tok[:1].isupper() and not prev_tok.isupper() and prev not in PERSON_QUALIFIERS and i > 1:
+                return False
+            return True
         return True
     return False
+
+
+_LY_NOUNS = {"supply", "assembly", "family", "reply", "anomaly", "poly", "rally", "ally", "italy", "july"}
+
+
+def _skippable(tok: str) -> bool:
+    low = tok.lower()
+    return low in SKIP_BACK or (low.endswith("ly") and low not in _LY_NOUNS and len(low) > 4)
 
 
 def _head_is_person(segment: str, people) -> bool | None:
     """True/False when the segment ends in a noun phrase; None when it is empty (elided)."""
     toks = _tokens(segment)
-    while toks and toks[-1].lower() in SKIP_BACK:
+    while toks and _skippable(toks[-1]):
         toks.pop()
     if not toks:
         return None
-    return _is_person_token(toks, len(toks) - 1, people)
+    if _is_person_token(toks, len(toks) - 1, people):
+        return True
+    # "the engineer watching the dashboards panicked": a person modified by a participle phrase
+    for i, tok in enumerate(toks[:-1]):
+        if _is_person_token(toks, i, people):
+            nxt = toks[i + 1].lower()
+            if nxt.endswith("ing") or nxt in ("assigned", "responsible", "tasked", "paged", "handling"):
+                return True
+            break
+    return False
 
 
 def subject_is_person(ctx: Context, pos: int) -> bool:
@@ -162,7 +198,7 @@ def _possessor_is_person(ctx: Context, m: re.Match) -> bool:
     low = owner.lower()
     if low in ("nobody", "no one", "noone", "anybody", "anyone"):
         return bool(re.match(r"\s*(?:but|except)\b", ctx.text[m.end():]))
-    if low in ("my", "our", "their", "his", "her", "your"):
+    if low in ("my", "our", "their", "his", "her", "your") or low in FAULT_OWNERS:
         return True
     toks = _tokens(ctx.text[:m.start("owner")]) + [owner]
     return _is_person_token(toks, len(toks) - 1, ctx.people)
@@ -176,15 +212,23 @@ def _clause_has_person(ctx: Context, m: re.Match) -> bool:
     return mentions_person(ctx.text, ctx.people)
 
 
+_DETERMINERS = {"a", "an", "the", "its", "their", "his", "her", "our", "your", "my", "no", "some", "any", "more",
+                "fewer", "less", "enough", "one", "two", "several", "many", "every", "each", "this", "that",
+                "these", "those", "access", "permission", "permissions", "jitter", "retries", "timeouts", "alerts"}
+_CAUSAL = re.compile(r"\s*(?:\w+ly\s+)?(?:caused|triggered|contributed|led|explained|produced|introduced|happened|"
+                     r"occurred|originated|played|been\s+(?:the\s+)?(?:cause|trigger|source|reason|related|involved))\b")
+
+
 def _counterfactual(ctx: Context, m: re.Match) -> bool:
     modal = m.group("modal").lower()
-    if modal.startswith("could"):
+    after = ctx.text[m.end("have"):].lower()
+    nxt = re.match(r"\s*([\w'’-]+)", after)
+    if m.group("have").lower() == "have" and nxt and nxt.group(1) in _DETERMINERS:
+        return False  # "every client should have jitter": a requirement, not hindsight
+    if modal.startswith("could") and _CAUSAL.match(after):
         before = ctx.text[:m.start()].lower()
         # "what could have caused", "whether a deploy could have triggered": weighing causes
-        if re.search(r"\b(?:what|whether|which|how|if|why|anything|something)\b[^,;.]*$", before):
-            return False
-        if re.match(r"\s*(?:possibly|plausibly)?\s*(?:caused|triggered|contributed|led|been\s+(?:the\s+)?(?:cause|trigger|related))\b",
-                    ctx.text[m.end("have"):].lower()):
+        if re.search(r"\b(?:what|whether|which|how|if|why|anything|something|nothing)\b[^,;.]*$", before):
             return False
     return True
 
@@ -193,7 +237,7 @@ def _panicked(ctx: Context, m: re.Match) -> bool:
     return subject_is_person(ctx, m.start())
 
 
-_TECH_AFTER_LAZY = (r"(?![\s-]+(?:load|loads|loading|loaded|loader|eval|evaluation|evaluated|init|initiali[sz]ation|"
+_TECH_AFTER_LAZY = (r"(?![\s-]+(?:[\w-]+\s+)?(?:load|loads|loading|loaded|loader|eval|evaluation|evaluated|init|initiali[sz]ation|"
                     r"initiali[sz]ed|deletion|expiration|expiry|fetch|fetching|import|imports|instantiation|"
                     r"allocation|binding|sequence|connect|connection|connections|value|values|property|iterator|"
                     r"mode|mount|propagation|replication|sync|migration|tree)\b)")
@@ -226,8 +270,8 @@ PATTERNS: list[Pattern] = [
             CF_MSG, CF_SUG, priority=-1),
     # ---- human error
     Pattern("blame-human-error", "human error",
-            _rx(r"\b(?:human|operator|user|pilot|personnel|staff|engineer|engineering|admin|administrator|manual|"
-                r"procedural|people)[\s-]+(?:errors?|mistakes?|slip-?ups?|blunders?|failures?)\b"
+            _rx(r"\b(?:(?:human|operator|pilot|personnel|staff|engineer|engineering|admin|administrator|manual|"
+                r"procedural|people)[\s-]+(?:errors?|mistakes?|slip-?ups?|blunders?|failures?)|user[\s-]+(?:error|mistake))\b"
                 r"(?!\s+(?:rate|rates|count|counts|page|pages|message|messages|budget|code|codes|response|responses|"
                 r"log|logs|metric|metrics|ratio|spike|handling|handler|field|type|class|path)\b)"),
             HE_MSG, HE_SUG, priority=1),
@@ -280,7 +324,7 @@ PATTERNS: list[Pattern] = [
                        r"(?![-\s]*(?:free|less|culture|game|aware))"),
             FA_MSG, FA_SUG, _not_negated_blame, priority=2),
     Pattern("blame-fault", "X's fault",
-            _rx(r"\b(?P<owner>[@\w-]+|no one)['’]s?\s+(?:own\s+|entire\s+)?fault\b|\b(?P<owner2>my|our|their|his|her|your)\s+(?:own\s+)?fault\b"),
+            _rx(r"\b(?P<owner>[@\w-]+|no one)['’]s?\s+(?:own\s+|entire\s+)?fault\b(?![-\w])|\b(?P<owner2>my|our|their|his|her|your)\s+(?:own\s+)?fault\b(?![-\w])"),
             FA_MSG, FA_SUG, None, priority=2),
     Pattern("blame-fault", "fault of",
             _rx(r"\bfault\s+of\s+(?P<whom>(?:the\s+|an?\s+|our\s+)?[@\w-]+(?:\s+[\w-]+){0,2})"), FA_MSG, FA_SUG, _fault_of_person,
@@ -293,7 +337,8 @@ PATTERNS: list[Pattern] = [
     Pattern("blame-fault", "culprit", _rx(r"\bculprits?\b"), FA_MSG, FA_SUG, _clause_has_person, priority=2),
     # ---- people as the subject of a failure
     Pattern("blame-person-subject", "forgot",
-            _rx(r"\b(?:forgot|forgotten|forgets|forgetting|neglected|neglects|neglecting|ignored|ignores|ignoring|"
+            _rx(r"\b(?:forget|forgot|forgotten|forgets|forgetting|neglect|neglected|neglects|neglecting|ignore|ignored|ignores|ignoring|"
+                r"overlook|disregard|miss|"
                 r"overlooked|overlooks|overlooking|missed|disregarded|botched|bungled|fumbled|mishandled|"
                 r"(?:messed|screwed)\s+up|dropped\s+the\s+ball|failed\s+to|fails\s+to|failing\s+to|"
                 r"(?:did\s*n['’]?o?t|didn['’]t|never)\s+(?:bother(?:ed)?|notice|check|follow|read|verify|test|look\s+at|review|escalate)|"
