@@ -1,26 +1,35 @@
-"""The MkDocs plugin: a thin adapter from MkDocs events to pmkb.core.
+"""The MkDocs plugin: a thin adapter from MkDocs events to pmkb.core and pmkb.site.
 
 Findings go through MkDocs' plugin logger, so `mkdocs build --strict` fails on
-them; generated pages are virtual files (nothing is written into docs_dir).
+them; generated pages are virtual files (nothing is written into docs_dir);
+postmortems stay out of the nav (every page renders the whole nav, so listing
+thousands of postmortems there costs minutes and hundreds of MB) and are reached
+through the generated index pages.
 """
 
 from __future__ import annotations
 
 import os
+import posixpath
 from datetime import date
+from importlib import resources
 from pathlib import Path
 
 from mkdocs.config import base
 from mkdocs.config import config_options as c
 from mkdocs.exceptions import PluginError
-from mkdocs.plugins import BasePlugin, get_plugin_logger
-from mkdocs.structure.files import File, Files
+from mkdocs.plugins import BasePlugin, event_priority, get_plugin_logger
+from mkdocs.structure.files import File, Files, InclusionLevel
 
 from .core.config import Config, ConfigError
 from .core.kb import MARKDOWN_SUFFIXES, CheckResult, ParseCache, is_excluded
 from .core.kb import check as run_check
+from .site import Page, SiteBuilder, safe_title
 
 log = get_plugin_logger(__name__)
+
+ASSETS = ("pmkb.css", "pmkb.js")
+NAV_MODES = ("section", "none", "full")
 
 
 class PmkbConfig(base.Config):
@@ -41,16 +50,16 @@ class PmkbConfig(base.Config):
     as_of = c.Optional(c.Type((str, date)))
     max_file_size = c.Type(int, default=1_048_576)
     templates_dir = c.Type(str, default="templates")
-    nav = c.Optional(c.Type(str))
-    nav_title = c.Optional(c.Type(str))
-    pages_dir = c.Optional(c.Type(str))
+    nav = c.Choice(NAV_MODES, default="section")
+    nav_title = c.Type(str, default="Postmortems")
+    pages_dir = c.Type(str, default="")
     edition = c.Optional(c.Type(str))
     recurrence_window_days = c.Optional(c.Type(int))
     overdue_policy = c.Optional(c.Type(list))
     workers = c.Optional(c.Type(int))
     cache_dir = c.Optional(c.Type(str))
-    per_page = c.Optional(c.Type(int))
-    latest = c.Optional(c.Type(int))
+    per_page = c.Type(int, default=500)
+    latest = c.Type(int, default=10)
 
 
 class PmkbPlugin(BasePlugin[PmkbConfig]):
@@ -60,14 +69,16 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         self.cache = ParseCache()
         self.core: Config | None = None
         self.result: CheckResult | None = None
+        self.site: SiteBuilder | None = None
+        self.by_src: dict = {}
 
-    # Defining on_startup keeps this instance (and its cache) across `mkdocs serve` rebuilds.
+    # Defining on_startup keeps this instance (and its parse cache) across `mkdocs serve` rebuilds.
     def on_startup(self, *, command, dirty) -> None:
         self.command = command
 
     def on_config(self, config):
         if not self.config.enabled:
-            return
+            return config
         opts = {k: v for k, v in self.config.items() if k != "enabled" and v is not None}
         root = Path(config.config_file_path).parent if config.config_file_path else Path.cwd()
         try:
@@ -75,8 +86,14 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
                                             config_file=Path(config.config_file_path or "mkdocs.yml"))
         except ConfigError as exc:
             raise PluginError(str(exc)) from None
+        for name in ASSETS:
+            target = config.extra_css if name.endswith(".css") else config.extra_javascript
+            if f"assets/pmkb/{name}" not in [str(x) for x in target]:
+                target.append(f"assets/pmkb/{name}")
+        self.user_nav = config.nav
         return config
 
+    # ---- files --------------------------------------------------------------------
     def _postmortem_files(self, files: Files) -> list[tuple[Path, str, File]]:
         cfg = self.core
         prefix = cfg.postmortems_dir.strip("/")
@@ -99,6 +116,7 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
             out.append((Path(f.abs_src_path), rel, f))
         return out
 
+    @event_priority(50)  # before other plugins (tags, blog) look at the files
     def on_files(self, files: Files, *, config) -> Files:
         if not self.config.enabled or self.core is None:
             return files
@@ -114,16 +132,108 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         self.result = run_check(self.core, [(p, rel) for p, rel, _ in found], display=display, cache=self.cache)
         for d in self.result.diagnostics:
             msg = f"{d.path}:{d.span.line}:{d.span.column}: {d.rule} [{d.code}] {d.message}"
-            {"error": log.error, "warning": log.warning}.get(d.severity, log.info)(msg)
-        if files.get_file_from_path("index.md") is None:
-            from .render import page_environment
+            {"error": log.error, "warning": log.warning}.get(d.severity, log.debug if self.command == "serve" else log.info)(msg)
 
-            env = page_environment(self.core.root / self.core.templates_dir)
-            pms = sorted(self.result.kb.valid, key=lambda p: (p.date or date.min, p.id or ""), reverse=True)
-            by_rel = {rel: f for _, rel, f in found}
-            items = [(pm, by_rel.get(pm.rel_path)) for pm in pms]
-            content = env.get_template("landing.md.j2").render(
-                site_name=config.site_name, postmortems=[(pm, f.src_uri if f else "") for pm, f in items]
-            )
-            files.append(File.generated(config, "index.md", content=content))
+        self.site = SiteBuilder(self.result, self.core, use_directory_urls=config.use_directory_urls,
+                                site_name=config.site_name)
+        by_rel = {pm.rel_path: pm for pm in self.result.kb.valid}
+        self.by_src = {}
+        full_nav = self.config.nav == "full"
+        for _, rel, f in found:
+            pm = by_rel.get(rel)
+            if pm is not None:
+                self.by_src[f.src_uri] = pm
+            if not full_nav:
+                f.inclusion = InclusionLevel.NOT_IN_NAV
+
+        self.nav_pages: list[Page] = []
+        for page in self.site.pages():
+            if files.get_file_from_path(page.src) is not None:
+                if page.src != self.site.path("index.md"):
+                    log.warning(f"{page.src}: a file of yours has the path of a generated page; yours is kept")
+                continue
+            inclusion = InclusionLevel.UNDEFINED if page.in_nav else InclusionLevel.NOT_IN_NAV
+            files.append(File.generated(config, page.src, content=page.markdown, inclusion=inclusion))
+            if page.in_nav:
+                self.nav_pages.append(page)
+        for name in ASSETS:
+            data = (resources.files("pmkb") / "assets" / name).read_bytes()
+            files.append(File.generated(config, f"assets/pmkb/{name}", content=data))
+        self._set_nav(config, files, found)
         return files
+
+    def _set_nav(self, config, files: Files, found) -> None:
+        mode = self.config.nav
+        if mode == "none":
+            return
+        home = self.site.path("index.md")
+        section = [{p.title: p.src} for p in self.nav_pages if p.src != home]
+        if mode == "full":
+            years: dict[str, list] = {}
+            for pm in sorted(self.by_src.values(), key=lambda p: (p.date or date.min, p.id or ""), reverse=True):
+                years.setdefault(str(pm.date.year) if pm.date else "Undated", []).append(
+                    {f"{pm.id}: {pm.title}": self.site.pm_src(pm)})
+            section += [{y: items} for y, items in years.items()]
+        entry = {self.config.nav_title: section}
+        if self.user_nav is not None:
+            mentioned = _nav_paths(self.user_nav)
+            if not mentioned & {p.src for p in self.nav_pages}:
+                config.nav = list(self.user_nav) + [entry]
+            return
+        generated = {p.src for p in self.nav_pages} | {f"assets/pmkb/{n}" for n in ASSETS}
+        postmortems = {f.src_uri for _, _, f in found}
+        others = sorted(
+            f.src_uri for f in files.documentation_pages()
+            if f.src_uri not in generated and f.src_uri not in postmortems and f.src_uri != home
+            and f.inclusion.is_in_nav() and not f.generated_by
+        )
+        config.nav = [{"Home": home}] + _nest(others) + [entry]
+
+    # ---- pages --------------------------------------------------------------------
+    def on_page_markdown(self, markdown, *, page, config, files):
+        pm = self.by_src.get(page.file.src_uri)
+        if pm is None or self.site is None:
+            return markdown
+        if pm.title:
+            page.meta["title"] = safe_title(pm.title)
+        for key in ("tags", "services", "authors"):
+            if isinstance(page.meta.get(key), list):
+                page.meta[key] = [safe_title(str(v)) for v in page.meta[key]]
+        return self.site.postmortem_header(pm) + "\n" + markdown
+
+
+def _nav_paths(nav) -> set[str]:
+    out: set[str] = set()
+    if isinstance(nav, str):
+        out.add(nav)
+    elif isinstance(nav, list):
+        for item in nav:
+            out |= _nav_paths(item)
+    elif isinstance(nav, dict):
+        for v in nav.values():
+            out |= _nav_paths(v)
+    return out
+
+
+def _nest(paths: list[str]) -> list:
+    """MkDocs-like automatic nav for the user's own pages: files first, then folders."""
+    files = [p for p in paths if "/" not in p]
+    folders: dict[str, list[str]] = {}
+    for p in paths:
+        if "/" in p:
+            head, rest = p.split("/", 1)
+            folders.setdefault(head, []).append(rest)
+    out: list = sorted(files, key=lambda p: (not p.startswith("index."), p))
+    for name, items in sorted(folders.items()):
+        out.append({name.replace("-", " ").replace("_", " ").capitalize(): _prefix(name, _nest(items))})
+    return out
+
+
+def _prefix(folder: str, nav: list) -> list:
+    out = []
+    for item in nav:
+        if isinstance(item, str):
+            out.append(posixpath.join(folder, item))
+        else:
+            out.append({k: _prefix(folder, v) for k, v in item.items()})
+    return out

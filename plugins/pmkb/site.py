@@ -1,0 +1,298 @@
+"""Every generated page of the knowledge base, as Markdown, for any site generator.
+
+`SiteBuilder` turns a checked knowledge base into pages (a path below docs_dir,
+a title and Markdown) and into the header that goes above each postmortem's
+prose. Both the MkDocs plugin and `pmkb generate` use it: one renderer, two
+entry points. Links inside generated HTML are relative to the page they are on.
+"""
+
+from __future__ import annotations
+
+import html
+import posixpath
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+
+from .core.config import Config
+from .core.durations import format_minutes
+from .core.kb import CheckResult
+from .core.metrics import LABELS, postmortem_metrics
+from .core.model import TIME_KEYS, Postmortem
+from .core.urls import page_url, relative_url, slug
+from .render import page_environment, yaml_scalar
+
+ROLE_LABELS = {"incident_commander": "Incident commander", "tech_lead": "Tech lead",
+               "comms_lead": "Comms lead", "scribe": "Scribe"}
+
+
+def safe_title(text: str) -> str:
+    """For titles a theme prints unescaped (MkDocs/Material <title> and header): no markup
+    can survive, whatever the theme does with entities."""
+    return html.escape(str(text).replace("<", "‹").replace(">", "›"), quote=False)
+
+
+@dataclass
+class Page:
+    src: str  # path below docs_dir, e.g. "services/checkout.md"
+    title: str
+    markdown: str
+    in_nav: bool = False
+
+
+@dataclass
+class Group:
+    kind: str  # severity | service | tag | year
+    key: str
+    label: str
+    src: str
+    postmortems: list[Postmortem] = field(default_factory=list)
+
+
+class SiteBuilder:
+    def __init__(self, result: CheckResult, cfg: Config, *, use_directory_urls: bool = True,
+                 site_name: str = "Postmortems"):
+        self.result = result
+        self.kb = result.kb
+        self.cfg = cfg
+        self.as_of: date = result.kb.as_of
+        self.use_directory_urls = use_directory_urls
+        self.site_name = site_name
+        self.base = (cfg.options.get("pages_dir") or "").strip("/")
+        self.per_page = int(cfg.options.get("per_page") or 500)
+        self.latest = int(cfg.options.get("latest") or 10)
+        self.env = page_environment(cfg.root / cfg.templates_dir)
+        self.env.filters["minutes"] = format_minutes
+        self.env.filters["meta_title"] = lambda s: yaml_scalar(safe_title(s))
+        self.pms = sorted(self.kb.valid, key=lambda p: (p.date or date.min, p.id or ""), reverse=True)
+        self.errors = defaultdict(list)
+        for d in result.diagnostics:
+            if d.severity == "error":
+                self.errors[d.path].append(d)
+        self.groups = self._groups()
+
+    # ---- paths and links ----------------------------------------------------
+    def path(self, *parts: str) -> str:
+        return posixpath.join(self.base, *parts) if self.base else posixpath.join(*parts)
+
+    def pm_src(self, pm: Postmortem) -> str:
+        prefix = self.cfg.postmortems_dir.strip("/")
+        return f"{prefix}/{pm.rel_path}" if prefix else pm.rel_path
+
+    def url(self, src: str) -> str:
+        return page_url(src, self.use_directory_urls)
+
+    def linker(self, from_src: str):
+        here = self.url(from_src)
+
+        def link(target_src: str, anchor: str = "") -> str:
+            return relative_url(here, self.url(target_src)) + (f"#{anchor}" if anchor else "")
+
+        return link
+
+    # ---- groups ---------------------------------------------------------------
+    def _groups(self) -> dict[str, list[Group]]:
+        out: dict[str, dict[str, Group]] = {"severity": {}, "service": {}, "tag": {}, "year": {}}
+        used: dict[str, set[str]] = defaultdict(set)
+
+        def group(kind: str, key: str, label: str, folder: str) -> Group:
+            g = out[kind].get(key)
+            if g is None:
+                s = slug(key)
+                while s in used[kind]:  # two names that slug alike still get their own pages
+                    s += "-x"
+                used[kind].add(s)
+                g = out[kind][key] = Group(kind, key, label, self.path(folder, f"{s}.md"))
+            return g
+
+        for name in self.cfg.severity_names():
+            group("severity", name, name, "severities")
+        for pm in sorted(self.pms, key=lambda p: p.id or ""):
+            if pm.severity:
+                group("severity", pm.severity, pm.severity, "severities")
+            for s in sorted(pm.services):
+                group("service", s, s, "services")
+            for t in sorted(pm.tags):
+                group("tag", t, t, "tags")
+            if pm.date:
+                group("year", str(pm.date.year), str(pm.date.year), "years")
+        for pm in self.pms:  # newest first inside every group
+            if pm.severity:
+                out["severity"][pm.severity].postmortems.append(pm)
+            for s in pm.services:
+                out["service"][s].postmortems.append(pm)
+            for t in pm.tags:
+                out["tag"][t].postmortems.append(pm)
+            if pm.date:
+                out["year"][str(pm.date.year)].postmortems.append(pm)
+        order = {
+            "severity": list(out["severity"].values()),
+            "service": sorted(out["service"].values(), key=lambda g: g.key.lower()),
+            "tag": sorted(out["tag"].values(), key=lambda g: g.key.lower()),
+            "year": sorted(out["year"].values(), key=lambda g: g.key, reverse=True),
+        }
+        return order
+
+    def group_src(self, kind: str, key: str) -> str | None:
+        for g in self.groups[kind]:
+            if g.key == key:
+                return g.src
+        return None
+
+    # ---- rows -------------------------------------------------------------------
+    def row(self, pm: Postmortem, link) -> dict:
+        minutes = pm.minutes_between("started", "resolved")
+        if minutes is None and pm.duration_minutes is not None:
+            minutes = pm.duration_minutes
+        return {
+            "id": pm.id, "title": pm.title or "", "href": link(self.pm_src(pm)),
+            "date": pm.date.isoformat() if pm.date else "", "year": str(pm.date.year) if pm.date else "",
+            "severity": pm.severity or "", "status": pm.status,
+            "services": [(s, link(self.group_src("service", s))) for s in pm.services],
+            "duration": format_minutes(minutes) if minutes is not None else "",
+            "duration_minutes": int(round(minutes)) if minutes is not None else "",
+        }
+
+    # ---- pages ----------------------------------------------------------------
+    def pages(self) -> list[Page]:
+        pages = [self._home(), *self._incident_pages()]
+        titles = {"severity": "By severity", "service": "By service", "tag": "By tag", "year": "By year"}
+        folders = {"severity": "severities", "service": "services", "tag": "tags", "year": "years"}
+        for kind, groups in self.groups.items():
+            src = self.path(folders[kind], "index.md")
+            link = self.linker(src)
+            md = self.env.get_template("groups.md.j2").render(
+                title=titles[kind], kind=kind,
+                groups=[{"label": g.label, "href": link(g.src), "count": len(g.postmortems),
+                         "latest": g.postmortems[0].date.isoformat() if g.postmortems and g.postmortems[0].date else ""}
+                        for g in groups],
+            )
+            pages.append(Page(src, titles[kind], md, in_nav=True))
+            for g in groups:
+                pages.extend(self._table_pages(g.src, f"{g.label}", g.postmortems, kind=kind,
+                                               subtitle=_GROUP_SUBTITLE[kind].format(label=g.label)))
+        return pages
+
+    def _home(self) -> Page:
+        src = self.path("index.md")
+        link = self.linker(src)
+        open_items = sum(1 for pm in self.pms for a in pm.action_items if not a.is_closed())
+        overdue = sum(1 for pm in self.pms for a in pm.action_items if a.is_overdue(self.as_of))
+        md = self.env.get_template("home.md.j2").render(
+            site_name=self.site_name,
+            total=len(self.pms),
+            latest=[self.row(pm, link) for pm in self.pms[: self.latest]],
+            by_severity=[(g.label, link(g.src), len(g.postmortems)) for g in self.groups["severity"]],
+            by_year=[(g.label, link(g.src), len(g.postmortems)) for g in self.groups["year"]],
+            by_status=[(s, sum(1 for pm in self.pms if pm.status == s)) for s in ("published", "in-review", "draft")],
+            services=len(self.groups["service"]),
+            open_items=open_items, overdue=overdue,
+            links={"all": link(self.path("incidents", "index.md")),
+                   "severities": link(self.path("severities", "index.md")),
+                   "services": link(self.path("services", "index.md")),
+                   "tags": link(self.path("tags", "index.md")),
+                   "years": link(self.path("years", "index.md"))},
+            as_of=self.as_of.isoformat(),
+        )
+        return Page(src, self.site_name, md, in_nav=True)
+
+    def _incident_pages(self) -> list[Page]:
+        return self._table_pages(self.path("incidents", "index.md"), "All postmortems", self.pms, kind="all",
+                                 subtitle="Every postmortem, newest first. Sort by any column; filter by severity, "
+                                          "service, year or status.", in_nav=True)
+
+    def _table_pages(self, first_src: str, title: str, pms: list[Postmortem], *, kind: str, subtitle: str,
+                     in_nav: bool = False) -> list[Page]:
+        """One table, split into pages of `per_page` rows so no page grows without bound."""
+        chunks = [pms[i:i + self.per_page] for i in range(0, len(pms), self.per_page)] or [[]]
+        stem = first_src[:-len("index.md")] if first_src.endswith("index.md") else first_src[:-3] + "-"
+        srcs = [first_src] + [f"{stem}page-{n}.md" if stem.endswith("/") else f"{stem}page-{n}.md"
+                              for n in range(2, len(chunks) + 1)]
+        out = []
+        for n, (src, chunk) in enumerate(zip(srcs, chunks), start=1):
+            link = self.linker(src)
+            md = self.env.get_template("table_page.md.j2").render(
+                title=title, subtitle=subtitle, kind=kind, rows=[self.row(pm, link) for pm in chunk],
+                total=len(pms), page=n, pages=[(i + 1, link(s)) for i, s in enumerate(srcs)] if len(srcs) > 1 else [],
+                filters=kind in ("all", "severity", "service", "tag", "year"),
+            )
+            out.append(Page(src, title if n == 1 else f"{title} (page {n})", md, in_nav=in_nav and n == 1))
+        return out
+
+    # ---- the postmortem page ------------------------------------------------------
+    def postmortem_header(self, pm: Postmortem) -> str:
+        src = self.pm_src(pm)
+        link = self.linker(src)
+        m = postmortem_metrics(pm, self.cfg)
+        sev = self.cfg.severity(pm.severity)
+        times = []
+        derived = {"detected": "ttd", "acknowledged": "tta", "mitigated": "ttm", "resolved": "ttr"}
+        for key in TIME_KEYS:
+            t = pm.times.get(key)
+            d = derived.get(key)
+            times.append({
+                "label": key.capitalize(), "time": t.strftime("%Y-%m-%d %H:%M %Z").strip() if t else "",
+                "iso": t.isoformat() if t else "",
+                "derived_label": LABELS[d] if d else "", "derived": format_minutes(m.get(d)) if d and m.get(d) is not None else "",
+            })
+        timeline = _timeline_view(pm)
+        related = [self._ref(rid, link) for rid in pm.related]
+        backlinks = [self._ref(rid, link) for rid in self.kb.backlinks.get(pm.id or "", []) if rid not in pm.related]
+        siblings = []
+        if pm.problem:
+            siblings = [self._ref(p.id, link) for p in self.pms if p.problem == pm.problem and p.id != pm.id]
+        items = [{
+            "id": a.id, "action": a.action, "owner": a.owner or "", "due": a.due.isoformat() if a.due else "",
+            "status": a.status, "kind": a.kind or "", "ticket": a.ticket, "overdue": a.is_overdue(self.as_of),
+            "days_overdue": (self.as_of - a.due).days if a.is_overdue(self.as_of) else 0,
+        } for a in pm.action_items]
+        return self.env.get_template("postmortem.md.j2").render(
+            pm=pm, m=m, sev=sev, times=times, timeline=timeline, items=items, related=related,
+            backlinks=backlinks, siblings=siblings, errors=self.errors.get(pm.path, []),
+            roles=[(ROLE_LABELS[k], pm.roles[k]) for k in ROLE_LABELS if k in pm.roles],
+            services=[(s, link(self.group_src("service", s))) for s in pm.services],
+            tags=[(t, link(self.group_src("tag", t))) for t in pm.tags],
+            severity_href=link(self.group_src("severity", pm.severity)) if pm.severity else "",
+            duration=format_minutes(m.ttr if m.ttr is not None else pm.duration_minutes)
+            if (m.ttr is not None or pm.duration_minutes is not None) else "",
+            currency=self.cfg.currency, as_of=self.as_of.isoformat(),
+        )
+
+    def _ref(self, rid: str, link) -> dict:
+        target = self.kb.by_id.get(rid)
+        if target is None or target.fatal:
+            return {"id": rid, "title": "", "href": "", "date": ""}
+        return {"id": rid, "title": target.title or "", "href": link(self.pm_src(target)),
+                "date": target.date.isoformat() if target.date else "", "severity": target.severity or ""}
+
+
+_GROUP_SUBTITLE = {
+    "severity": "Postmortems of {label} incidents, newest first.",
+    "service": "Postmortems that involve the {label} service, newest first.",
+    "tag": "Postmortems tagged {label}, newest first.",
+    "year": "Postmortems of incidents that started in {label}.",
+}
+_PHASE_COLOURS = {"detect": "detect", "triage": "triage", "mitigate": "mitigate", "resolve": "resolve", "review": "review"}
+
+
+def _timeline_view(pm: Postmortem) -> dict:
+    entries = [e for e in pm.timeline]
+    timed = [e.time for e in entries if e.time is not None]
+    start = min(timed + [pm.times["started"]] if "started" in pm.times else timed, default=None)
+    end = max(timed + [pm.times["resolved"]] if "resolved" in pm.times else timed, default=None)
+    span = (end - start).total_seconds() if start and end and end > start else 0
+    rows = []
+    for i, e in enumerate(entries, start=1):
+        pos = None
+        if e.time is not None and start is not None:
+            pos = round(100 * (e.time - start).total_seconds() / span, 2) if span else 0.0
+        rows.append({
+            "n": i, "time": e.time.strftime("%H:%M") if e.time else e.raw_time,
+            "datetime": e.time.isoformat() if e.time else "",
+            "day": e.time.strftime("%Y-%m-%d") if e.time else "",
+            "event": e.event, "phase": e.phase or "", "pos": pos,
+            "offset": format_minutes((e.time - start).total_seconds() / 60) if e.time and start else "",
+        })
+    multi_day = len({r["day"] for r in rows if r["day"]}) > 1
+    return {"rows": rows, "start": start.strftime("%H:%M") if start else "", "end": end.strftime("%H:%M") if end else "",
+            "total": format_minutes(span / 60) if span else "", "multi_day": multi_day}
