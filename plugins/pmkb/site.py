@@ -246,7 +246,7 @@ class SiteBuilder:
             "status": a.status, "kind": a.kind or "", "ticket": a.ticket, "overdue": a.is_overdue(self.as_of),
             "days_overdue": (self.as_of - a.due).days if a.is_overdue(self.as_of) else 0,
         } for a in pm.action_items]
-        return self.env.get_template("postmortem.md.j2").render(
+        return self.env.get_template("postmortem_page.md.j2").render(
             pm=pm, m=m, sev=sev, times=times, timeline=timeline, items=items, related=related,
             backlinks=backlinks, siblings=siblings, errors=self.errors.get(pm.path, []),
             roles=[(ROLE_LABELS[k], pm.roles[k]) for k in ROLE_LABELS if k in pm.roles],

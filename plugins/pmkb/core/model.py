@@ -44,7 +44,7 @@ class Diagnostic:
     suggestion: str | None = None
 
     def sort_key(self) -> tuple:
-        return (self.path, self.span.line, self.span.column, self.code, self.message)
+        return (self.path, self.span.line, self.span.column)  # stable sort keeps emission order
 
 
 @dataclass(slots=True)
