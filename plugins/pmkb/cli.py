@@ -64,7 +64,7 @@ def check(paths, config_file, fmt, strict, as_of, color):
         only = set()
         for p in paths:
             if p.is_dir():
-                only |= {f for f in p.resolve().rglob("*") if f.suffix.lower() in (".md", ".markdown") and f.name != "index.md"}
+                only |= {f.resolve() for f, _ in discover(cfg, below=p)}
             elif p.exists():
                 only.add(p.resolve())
             else:

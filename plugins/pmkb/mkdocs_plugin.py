@@ -156,6 +156,8 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
             files.append(File.generated(config, page.src, content=page.markdown, inclusion=inclusion))
             if page.in_nav:
                 self.nav_pages.append(page)
+        for path, text in self.site.exports().items():
+            files.append(File.generated(config, path, content=text))
         for name in ASSETS:
             data = (resources.files("pmkb") / "assets" / name).read_bytes()
             files.append(File.generated(config, f"assets/pmkb/{name}", content=data))

@@ -16,8 +16,12 @@ from datetime import date
 
 from .core.config import Config
 from .core.durations import format_minutes
+from .charts import line, stacked_bars
+from .core.actions import ActionRow, action_rows, csv_text, select
+from .core.exports import postmortems_json
 from .core.kb import CheckResult
-from .core.metrics import LABELS, postmortem_metrics
+from .core.metrics import LABELS, postmortem_metrics, stats
+from .core.recurrence import possible_recurrences, problems
 from .core.model import TIME_KEYS, Postmortem
 from .core.urls import page_url, relative_url, slug
 from .render import page_environment, yaml_scalar
@@ -155,7 +159,8 @@ class SiteBuilder:
 
     # ---- pages ----------------------------------------------------------------
     def pages(self) -> list[Page]:
-        pages = [self._home(), *self._incident_pages()]
+        pages = [self._home(), *self._incident_pages(), *self._action_pages(), self._metrics_page(),
+                 *self._problem_pages()]
         titles = {"severity": "By severity", "service": "By service", "tag": "By tag", "year": "By year"}
         folders = {"severity": "severities", "service": "services", "tag": "tags", "year": "years"}
         for kind, groups in self.groups.items():
@@ -191,7 +196,11 @@ class SiteBuilder:
                    "severities": link(self.path("severities", "index.md")),
                    "services": link(self.path("services", "index.md")),
                    "tags": link(self.path("tags", "index.md")),
-                   "years": link(self.path("years", "index.md"))},
+                   "years": link(self.path("years", "index.md")),
+                   "actions": link(self.path("actions", "index.md")),
+                   "overdue": link(self.path("actions", "overdue.md")),
+                   "metrics": link(self.path("metrics", "index.md")),
+                   "problems": link(self.path("problems", "index.md"))},
             as_of=self.as_of.isoformat(),
         )
         return Page(src, self.site_name, md, in_nav=True)
@@ -218,6 +227,174 @@ class SiteBuilder:
             )
             out.append(Page(src, title if n == 1 else f"{title} (page {n})", md, in_nav=in_nav and n == 1))
         return out
+
+    # ---- action items --------------------------------------------------------------
+    def action_row(self, r: ActionRow, link) -> dict:
+        a, pm = r.item, r.postmortem
+        return {"pm_id": pm.id, "href": link(self.pm_src(pm)), "id": a.id, "action": a.action, "owner": a.owner,
+                "due": a.due.isoformat() if a.due else "", "status": a.status, "severity": pm.severity or "",
+                "ticket": a.ticket, "overdue": r.overdue, "days_overdue": r.days_overdue}
+
+    def _action_pages(self) -> list[Page]:
+        rows = action_rows(self.pms, self.as_of)
+        open_rows = select(rows, status=("open", "in-progress"))
+        overdue = sorted(select(rows, overdue=True), key=lambda r: (r.item.due, r.postmortem.id or ""))
+        done = sorted(select(rows, status=("done",)), key=lambda r: (r.item.due or date.min, r.postmortem.id or ""),
+                      reverse=True)
+        specs = [
+            ("index.md", "Open action items", "Every action item that is open or in progress.", open_rows, None),
+            ("overdue.md", "Overdue action items", "Past their due date and not done, oldest first.", overdue, None),
+            ("owners.md", "Action items by owner", "Each owner's open items, overdue ones marked.", open_rows, "owner"),
+            ("services.md", "Action items by service", "Open items of the incidents on each service.", open_rows, "service"),
+            ("severities.md", "Action items by severity", "Open items by the severity of their incident.", open_rows, "severity"),
+            ("completed.md", "Completed action items", "Done items, the latest due date first.", done, None),
+        ]
+        srcs = {name: self.path("actions", name) for name, *_ in specs}
+        pages = []
+        for name, title, subtitle, chosen, group_by in specs:
+            pages.extend(self._action_table_pages(srcs[name], title, subtitle, chosen, group_by, specs, srcs))
+        return pages
+
+    def _action_table_pages(self, first_src, title, subtitle, rows, group_by, specs, srcs) -> list[Page]:
+        groups: list[tuple[str, list[ActionRow]]] = []
+        if group_by == "owner":
+            keyed: dict[str, list] = defaultdict(list)
+            for r in rows:
+                keyed[r.item.owner or "No owner"].append(r)
+            groups = sorted(keyed.items(), key=lambda kv: kv[0].casefold())
+        elif group_by == "service":
+            keyed = defaultdict(list)
+            for r in rows:
+                for s in r.postmortem.services or ["No service"]:
+                    keyed[s].append(r)
+            groups = sorted(keyed.items(), key=lambda kv: kv[0].casefold())
+        elif group_by == "severity":
+            keyed = defaultdict(list)
+            for r in rows:
+                keyed[r.severity or "No severity"].append(r)
+            order = {n: i for i, n in enumerate(self.cfg.severity_names())}
+            groups = sorted(keyed.items(), key=lambda kv: order.get(kv[0], 99))
+        else:
+            groups = [("", rows)]
+        # split into pages of about per_page rows without cutting a group in two
+        chunks: list[list[tuple[str, list]]] = [[]]
+        size = 0
+        for g in groups:
+            if size and size + len(g[1]) > self.per_page:
+                chunks.append([])
+                size = 0
+            chunks[-1].append(g)
+            size += len(g[1])
+        stem = first_src[:-3]
+        page_srcs = [first_src] + [f"{stem}-page-{n}.md" for n in range(2, len(chunks) + 1)]
+        out = []
+        for n, (src, chunk) in enumerate(zip(page_srcs, chunks), start=1):
+            link = self.linker(src)
+            rendered_groups = []
+            if group_by:
+                for label, grs in chunk:
+                    over = sum(1 for r in grs if r.overdue)
+                    rendered_groups.append({"label": label, "anchor": slug(label), "rows": [self.action_row(r, link) for r in grs],
+                                            "summary": f"{len(grs)} open, {over} overdue."})
+            flat = [self.action_row(r, link) for _, grs in chunk for r in grs] if not group_by else []
+            md = self.env.get_template("actions_page.md.j2").render(
+                title=title, subtitle=subtitle, as_of=self.as_of.isoformat(), rows=flat, groups=rendered_groups,
+                links=[(t, link(srcs[nm])) for nm, t, *_ in specs],
+                page=n, pages=[(i + 1, link(s)) for i, s in enumerate(page_srcs)] if len(page_srcs) > 1 else [],
+            )
+            out.append(Page(src, title if n == 1 else f"{title} (page {n})", md,
+                            in_nav=first_src.endswith("actions/index.md") and n == 1))
+        return out
+
+    # ---- metrics -------------------------------------------------------------------
+    def stats(self) -> dict:
+        return stats(self.pms, self.cfg, self.as_of)
+
+    def _metrics_page(self) -> Page:
+        src = self.path("metrics", "index.md")
+        link = self.linker(src)
+        st = self.stats()
+        sevs = list(st["by_severity"])
+        months = list(st["incidents_per_month"])
+        per_month = stacked_bars(
+            "Incidents per month by severity",
+            f"Stacked bars, one per month from {months[0] if months else '-'} to {months[-1] if months else '-'}; "
+            "the table below has the numbers.",
+            months, [(s, f"pmkb-sev--{s.lower()}", [st["incidents_per_month"][m].get(s, 0) for m in months]) for s in sevs])
+        quarters = list(st["by_quarter"])
+        mttr = line("Mean time to resolve by quarter (minutes)",
+                    "A line through each quarter's mean time to resolve; the By quarter table has the numbers.",
+                    quarters, [st["by_quarter"][q]["mttr_minutes"] for q in quarters])
+        owners: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        for r in action_rows(self.pms, self.as_of):
+            if r.item.is_closed():
+                continue
+            owners[r.item.owner or "No owner"][1 if r.overdue else 0] += 1
+        top = sorted(owners.items(), key=lambda kv: (-(kv[1][0] + kv[1][1]), kv[0]))
+        shown = top[:20]
+        owner_chart = stacked_bars(
+            "Open and overdue action items by owner",
+            f"Stacked bars for the {len(shown)} owners with the most open items; the table below lists everyone.",
+            [o for o, _ in shown], [("open", "pmkb-open", [v[0] for _, v in shown]),
+                                    ("overdue", "pmkb-overdue-bar", [v[1] for _, v in shown])])
+        md = self.env.get_template("metrics.md.j2").render(
+            stats=st, severities=sevs, per_month_chart=per_month, mttr_chart=mttr, owner_chart=owner_chart,
+            owners=[(o, v[0], v[1]) for o, v in top],
+            by_severity=[(k, link(self.group_src("severity", k)) if self.group_src("severity", k) else "", v)
+                         for k, v in st["by_severity"].items()],
+            by_service=[(k, link(self.group_src("service", k)), v) for k, v in st["by_service"].items()],
+            by_quarter=[(k, "", v) for k, v in st["by_quarter"].items()],
+            export_json=link(self.path("pmkb", "postmortems.json")).rstrip("/"),
+            export_csv=link(self.path("pmkb", "action-items.csv")).rstrip("/"),
+        )
+        return Page(src, "Incident metrics", md, in_nav=True)
+
+    # ---- problems ------------------------------------------------------------------
+    def _problem_pages(self) -> list[Page]:
+        src = self.path("problems", "index.md")
+        link = self.linker(src)
+        groups = problems(self.pms)
+        used: set[str] = set()
+        srcs = {}
+        for name in groups:
+            s = slug(name)
+            while s in used:
+                s += "-x"
+            used.add(s)
+            srcs[name] = self.path("problems", f"{s}.md")
+        rec = possible_recurrences(self.pms, self.cfg)
+        md = self.env.get_template("problems.md.j2").render(
+            window=int(self.cfg.options.get("recurrence_window_days") or 90),
+            problems=[{"name": n, "href": link(srcs[n]), "count": len(v),
+                       "first": v[0].date.isoformat() if v[0].date else "", "last": v[-1].date.isoformat() if v[-1].date else "",
+                       "services": sorted({s for pm in v for s in pm.services})} for n, v in groups.items()],
+            recurrences=[{"service": r.service, "first_id": r.first.id, "first_title": r.first.title,
+                          "first_href": link(self.pm_src(r.first)), "second_id": r.second.id,
+                          "second_title": r.second.title, "second_href": link(self.pm_src(r.second)),
+                          "days": r.days_apart, "tags": r.shared_tags} for r in rec],
+        )
+        pages = [Page(src, "Recurring problems", md, in_nav=True)]
+        for name, pms in groups.items():
+            plink = self.linker(srcs[name])
+            rows = action_rows(pms, self.as_of)
+            incidents = [{"id": pm.id, "title": pm.title, "href": plink(self.pm_src(pm)), "anchor": slug(pm.id or ""),
+                          "date": pm.date.isoformat() if pm.date else "", "severity": pm.severity or "",
+                          "services": pm.services,
+                          "rows": [self.action_row(r, plink) for r in rows if r.postmortem is pm]} for pm in pms]
+            pages.append(Page(srcs[name], f"Problem: {name}",
+                              self.env.get_template("problem.md.j2").render(name=name, incidents=incidents)))
+        return pages
+
+    def problem_src(self, name: str) -> str:
+        return self.path("problems", f"{slug(name)}.md")
+
+    # ---- exports -------------------------------------------------------------------
+    def exports(self) -> dict[str, str]:
+        site_url = lambda pm: self.url(self.pm_src(pm))  # noqa: E731 - site-relative URL
+        return {
+            self.path("pmkb", "postmortems.json"): postmortems_json(self.pms, self.cfg, self.as_of, site_url),
+            self.path("pmkb", "action-items.csv"): csv_text(action_rows(self.pms, self.as_of)),
+        }
 
     # ---- the postmortem page ------------------------------------------------------
     def postmortem_header(self, pm: Postmortem) -> str:

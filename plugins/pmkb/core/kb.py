@@ -79,13 +79,19 @@ def is_excluded(rel: str, patterns: tuple[str, ...]) -> bool:
     return False
 
 
-def discover(cfg: Config) -> list[tuple[Path, str]]:
-    """(absolute path, path relative to the postmortems root) of every postmortem, sorted."""
+def discover(cfg: Config, below: Path | None = None) -> list[tuple[Path, str]]:
+    """(absolute path, path relative to the postmortems root) of every postmortem, sorted.
+    `below` limits the walk to one folder, with the same rules (the CLI's `pmkb check DIR`)."""
     root = cfg.postmortems_root
+    start = below.resolve() if below is not None else root
+    try:
+        start.relative_to(root)
+    except ValueError:
+        root = start  # a folder outside the knowledge base: its own root for exclude patterns
     out = []
-    if not root.is_dir():
+    if not start.is_dir():
         return out
-    for dirpath, dirnames, filenames in os.walk(root):
+    for dirpath, dirnames, filenames in os.walk(start):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith((".", "_")))
         for name in filenames:
             if not name.lower().endswith(MARKDOWN_SUFFIXES) or name.lower() in ("index.md", "readme.md"):

@@ -140,6 +140,7 @@ class Postmortem:
     sections: list[Section] = field(default_factory=list)
     body: str = ""  # the Markdown after the front matter, line ends normalised
     body_line: int = 1  # file line of the body's first line
+    line_count: int = 0
     front_matter: dict[str, Any] = field(default_factory=dict)  # normalised raw mapping
     spans: dict[tuple, Span] = field(default_factory=dict)  # value spans by key path
     key_spans: dict[tuple, Span] = field(default_factory=dict)  # key spans by key path

@@ -50,14 +50,17 @@ def _key(k: str) -> str:
     return k.strip().lower().replace("-", "_").replace(" ", "_")
 
 
-def _mapping_keys(raw: dict, aliases: dict[str, str], known) -> dict[str, tuple[str, object]]:
-    """canonical key -> (key as written, value)."""
+def _mapping_keys(raw: dict, aliases: dict[str, str], known, collisions: list | None = None) -> dict[str, tuple[str, object]]:
+    """canonical key -> (key as written, value); the first spelling wins, later ones are collisions."""
     out = {}
     for k, v in raw.items():
         c = _key(k)
         c = aliases.get(c, c)
-        if c in known or not out.get(c):
-            out.setdefault(c, (k, v))
+        if c in out:
+            if collisions is not None:
+                collisions.append((k, out[c][0], c))
+            continue
+        out[c] = (k, v)
     return out
 
 
@@ -82,7 +85,11 @@ def _person(v) -> str | None:
 
 
 def normalise(pm: Postmortem, raw: dict, f: Findings, cfg: Config) -> None:
-    fm = _mapping_keys(raw, KEY_ALIASES, KNOWN_FIELDS)
+    collisions: list = []
+    fm = _mapping_keys(raw, KEY_ALIASES, KNOWN_FIELDS, collisions)
+    for written, first, canonical in collisions:
+        f.add("duplicate-key", pm.span_of(written, key=True),
+              f"'{written}' and '{first}' both set '{canonical}'; only '{first}' is used", f"keep one of them")
     pm.front_matter = {c: v for c, (_, v) in fm.items()}
     written = {c: k for c, (k, _) in fm.items()}
 

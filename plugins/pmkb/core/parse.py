@@ -20,6 +20,7 @@ from .yamlload import YamlProblem, load
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _HEADING = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.*?)[ \t]*#*[ \t]*$")
 _KNOWN = {s.lower(): s for s in (*SECTIONS, *OPTIONAL_SECTIONS)}
+_YAML_BREAKS = {0x2028: " ", 0x2029: " ", 0x85: " "}
 
 
 def canonical_section(heading: str) -> tuple[str, bool]:
@@ -82,6 +83,7 @@ def parse_text(text: str, pm: Postmortem, f: Findings, config: Config) -> tuple[
         f.add("empty-file", Span(1), "the file is empty", "run `pmkb new` to start from the template")
         return pm, f.items
     lines = text.split("\n")
+    pm.line_count = len(lines) - (1 if text.endswith("\n") else 0)
     if "pmkb-" in text:
         pm.suppressions = parse_suppressions(lines)
     if lines[0].rstrip() != "---":
@@ -97,6 +99,9 @@ def parse_text(text: str, pm: Postmortem, f: Findings, config: Config) -> tuple[
               "add a line '---' after the last front-matter field")
         return pm, f.items
     yaml_text = "\n".join(lines[1:close])
+    if any(chr(ch) in yaml_text for ch in _YAML_BREAKS):
+        # YAML counts U+2028, U+2029 and NEL as line breaks; files and editors do not
+        yaml_text = yaml_text.translate(_YAML_BREAKS)
     try:
         loaded = load(yaml_text, line_offset=1)
     except YamlProblem as exc:

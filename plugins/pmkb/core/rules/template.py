@@ -14,10 +14,12 @@ ALWAYS = ("id", "title", "date", "severity")
 
 
 def check_template(pm: Postmortem, f: Findings, cfg: Config) -> None:
+    # id, title, date and severity are errors whatever the status, unless configured otherwise
+    always_level = None if "missing-field" in cfg.rule_levels else "error"
     for name in ALWAYS:
         if name not in pm.front_matter or pm.front_matter[name] is None:
             f.add("missing-field", Span(1, 1, 1, 4), f"required field '{name}' is missing", _hint(name, cfg),
-                  level="error")
+                  level=always_level)
     req = cfg.required.get(pm.severity or "")
     if req is None:
         return
@@ -40,7 +42,7 @@ def check_template(pm: Postmortem, f: Findings, cfg: Config) -> None:
             f.add("duplicate-section", Span(s.line, 1, s.line, len(s.heading) + 4),
                   f"section '{s.name}' appears twice (first on line {seen[s.name]})", "merge the two sections")
         seen.setdefault(s.name, s.line)
-    end_line = pm.body_line
+    end_line = max(1, min(pm.body_line, pm.line_count))  # a line that exists
     for name in req.sections:
         sec = pm.section(name)
         if sec is None:
