@@ -12,6 +12,16 @@ W, H = 720, 260
 LEFT, RIGHT, TOP, BOTTOM = 44, 12, 12, 46
 
 
+def months_between(first: str, last: str) -> list[str]:
+    """'2024-11', '2025-02' -> every month from the first to the last, so time reads evenly."""
+    y, m = map(int, first.split("-"))
+    out = []
+    while f"{y:04d}-{m:02d}" <= last:
+        out.append(f"{y:04d}-{m:02d}")
+        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    return out
+
+
 def _nice_max(value: float) -> float:
     if value <= 0:
         return 1
@@ -35,6 +45,8 @@ def stacked_bars(title: str, desc: str, categories: list[str], series: list[tupl
     """series: (name, css class, one value per category). Labels thin out when crowded."""
     totals = [sum(s[2][i] for s in series) for i in range(len(categories))]
     top = _nice_max(max(totals, default=0))
+    whole = all(float(v).is_integer() for s in series for v in s[2])
+    ticks = _ticks(top, int(top) if whole and top <= 4 else 4)
     plot_w, plot_h = W - LEFT - RIGHT, H - TOP - BOTTOM
     step = plot_w / max(len(categories), 1)
     bar_w = max(step * 0.7, 1)
@@ -54,7 +66,7 @@ def stacked_bars(title: str, desc: str, categories: list[str], series: list[tupl
         if i % every == 0:
             labels.append({"x": round(x + bar_w / 2, 1), "y": H - BOTTOM + 14, "text": cat})
     return {"kind": "bars", "title": title, "desc": desc, "w": W, "h": H, "bars": bars, "labels": labels,
-            "ticks": _ticks(top), "left": LEFT, "right": W - RIGHT,
+            "ticks": ticks, "left": LEFT, "right": W - RIGHT,
             "legend": [(name, css) for name, css, _ in series]}
 
 

@@ -77,6 +77,73 @@ def check(paths, config_file, fmt, strict, as_of, color):
     sys.exit(1 if failing else 0)
 
 
+@cli.command()
+@config_option
+@click.option("--owner", default=None, help="Only this owner's items (case-insensitive).")
+@click.option("--service", default=None, help="Only items of incidents on this service.")
+@click.option("--overdue", is_flag=True, help="Only overdue items.")
+@click.option("--all", "show_all", is_flag=True, help="Include done and wont-do items (default: open and in progress).")
+@click.option("--as-of", "as_of", default=None, metavar="YYYY-MM-DD", help="The date that decides what is overdue.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "csv"]), default="text", show_default=True)
+def actions(config_file, owner, service, overdue, show_all, as_of, fmt):
+    """List action items across the knowledge base (open and in progress by default)."""
+    import json
+
+    from .core.actions import action_rows, csv_text, select
+
+    cfg = load_config(config_file)
+    result = run_check(cfg, as_of=_parse_as_of(as_of))
+    rows = select(action_rows(result.kb.valid, result.kb.as_of), owner=owner, service=service, overdue=overdue,
+                  status=None if show_all or overdue else ("open", "in-progress"))
+    if fmt == "json":
+        click.echo(json.dumps({"as_of": result.kb.as_of.isoformat(), "action_items": [r.as_dict() for r in rows]},
+                              indent=2, ensure_ascii=False))
+    elif fmt == "csv":
+        click.echo(csv_text(rows), nl=False)
+    else:
+        for r in rows:
+            a = r.item
+            flag = f"  OVERDUE {r.days_overdue}d" if r.overdue else ""
+            click.echo(f"{a.id:<18} {a.status:<11} {(a.due.isoformat() if a.due else '-'):<10} "
+                       f"{(a.owner or '-'):<20} {a.action}{flag}")
+        over = sum(1 for r in rows if r.overdue)
+        click.echo(f"{len(rows)} action item{'s' * (len(rows) != 1)}, {over} overdue as of {result.kb.as_of}.")
+
+
+@cli.command()
+@config_option
+@click.option("--as-of", "as_of", default=None, metavar="YYYY-MM-DD", help="The date that decides what is overdue.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def stats(config_file, as_of, fmt):
+    """Incident metrics: MTTD, MTTA, MTTM, MTTR, target compliance, MTBF, action items."""
+    import json
+
+    from .core.durations import format_minutes
+    from .core.metrics import stats as compute
+
+    cfg = load_config(config_file)
+    result = run_check(cfg, as_of=_parse_as_of(as_of))
+    st = compute(result.kb.valid, cfg, result.kb.as_of)
+    if fmt == "json":
+        click.echo(json.dumps(st, indent=2, ensure_ascii=False))
+        return
+
+    def pct(c):
+        return f"{c['met']}/{c['measured']}" if c["measured"] else "-"
+
+    click.echo(f"{st['postmortems']} postmortems, as of {st['as_of']}")
+    for title, table in (("severity", st["by_severity"]), ("service", st["by_service"]), ("quarter", st["by_quarter"])):
+        click.echo(f"\nBy {title}:")
+        click.echo(f"  {'':<18}{'count':>6}{'MTTD':>12}{'MTTA':>12}{'MTTM':>12}{'MTTR':>12}{'resp.':>8}{'resolve':>9}")
+        for name, g in table.items():
+            click.echo(f"  {name:<18}{g['count']:>6}{format_minutes(g['mttd_minutes']):>12}{format_minutes(g['mtta_minutes']):>12}"
+                       f"{format_minutes(g['mttm_minutes']):>12}{format_minutes(g['mttr_minutes']):>12}"
+                       f"{pct(g['response_target_met']):>8}{pct(g['resolve_target_met']):>9}")
+    a = st["action_items"]
+    click.echo(f"\nAction items: {a['open']} open, {a['in_progress']} in progress, {a['done']} done, "
+               f"{a['wont_do']} won't do, {a['overdue']} overdue")
+
+
 def _parse_as_of(value: str | None) -> date | None:
     if value is None:
         return None

@@ -16,7 +16,7 @@ from datetime import date
 
 from .core.config import Config
 from .core.durations import format_minutes
-from .charts import line, stacked_bars
+from .charts import line, months_between, stacked_bars
 from .core.actions import ActionRow, action_rows, csv_text, select
 from .core.exports import postmortems_json
 from .core.kb import CheckResult
@@ -315,12 +315,13 @@ class SiteBuilder:
         link = self.linker(src)
         st = self.stats()
         sevs = list(st["by_severity"])
-        months = list(st["incidents_per_month"])
+        months = months_between(min(st["incidents_per_month"]), max(st["incidents_per_month"])) \
+            if st["incidents_per_month"] else []
         per_month = stacked_bars(
             "Incidents per month by severity",
             f"Stacked bars, one per month from {months[0] if months else '-'} to {months[-1] if months else '-'}; "
             "the table below has the numbers.",
-            months, [(s, f"pmkb-sev--{s.lower()}", [st["incidents_per_month"][m].get(s, 0) for m in months]) for s in sevs])
+            months, [(s, f"pmkb-sev--{s.lower()}", [st["incidents_per_month"].get(m, {}).get(s, 0) for m in months]) for s in sevs])
         quarters = list(st["by_quarter"])
         mttr = line("Mean time to resolve by quarter (minutes)",
                     "A line through each quarter's mean time to resolve; the By quarter table has the numbers.",

@@ -192,6 +192,11 @@ class Config:
             raise ConfigError("max_file_size", "must be a positive number of bytes")
         cfg.max_file_size = size
         cfg.templates_dir = _str(opts, "templates_dir", "templates")
+        _overdue_policy(opts.get("overdue_policy"), cfg.severity_names())
+        for key in ("recurrence_window_days", "per_page", "latest", "workers"):
+            v = opts.get(key)
+            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < (0 if key == "workers" else 1)):
+                raise ConfigError(key, "must be a positive whole number")
         return cfg
 
     @classmethod
@@ -327,6 +332,26 @@ def _required(raw: Any, severities: list[str]) -> dict[str, Requirement]:
                     raise ConfigError(f"required.{sev}.fields", f"unknown field {bad[0]!r}")
             table[name][k] = v
     return {k: Requirement(tuple(v["sections"]), tuple(v["fields"])) for k, v in table.items()}
+
+
+def _overdue_policy(raw: Any, severities: list[str]) -> None:
+    """[{severities: [SEV1, SEV2], days: 30, level: warning}]: raise overdue notices for those."""
+    if raw is None:
+        return
+    if not isinstance(raw, list):
+        raise ConfigError("overdue_policy", "must be a list of {severities, days, level}")
+    for i, rule in enumerate(raw):
+        key = f"overdue_policy[{i}]"
+        if not isinstance(rule, dict) or set(rule) - {"severities", "days", "level"}:
+            raise ConfigError(key, "each entry takes severities, days and level")
+        if rule.get("level") not in ("notice", "warning", "error"):
+            raise ConfigError(f"{key}.level", "use notice, warning or error")
+        days = rule.get("days", 0)
+        if not isinstance(days, int) or isinstance(days, bool) or days < 0:
+            raise ConfigError(f"{key}.days", "must be a whole number of days")
+        for s in rule.get("severities") or []:
+            if str(s).upper() not in severities:
+                raise ConfigError(f"{key}.severities", f"unknown severity {s!r}")
 
 
 def _status_levels(raw: Any) -> dict[str, str]:
