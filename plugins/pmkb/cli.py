@@ -52,14 +52,20 @@ def cli() -> None:
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
 @click.option("--as-of", "as_of", default=None, metavar="YYYY-MM-DD", help="The date that decides what is overdue.")
 @click.option("--color/--no-color", default=None, help="Colour the text output (default: when a terminal).")
-def check(paths, config_file, fmt, strict, as_of, color):
+@click.option("--changed-since", "changed_since", default=None, metavar="REV",
+              help="Check only postmortems that differ between git REV and the working tree (untracked included).")
+@click.option("--force-exclude", is_flag=True,
+              help="Skip PATHS that are not postmortems by the configuration (for pre-commit, which passes every file).")
+def check(paths, config_file, fmt, strict, as_of, color, changed_since, force_exclude):
     """Check postmortems (all of them, or PATHS) against the template and blame rules.
 
+    Knowledge-base rules (duplicate IDs, related links, names) always see the whole folder.
     Exit status: 0 no errors, 1 errors (or warnings with --strict), 2 usage or configuration error.
     """
     cfg = load_config(config_file)
     as_of_date = _parse_as_of(as_of)
     only = None
+    known = {p.resolve() for p, _ in discover(cfg)} if (force_exclude or changed_since) else set()
     if paths:
         only = set()
         for p in paths:
@@ -69,6 +75,11 @@ def check(paths, config_file, fmt, strict, as_of, color):
                 only.add(p.resolve())
             else:
                 raise click.exceptions.Exit(_fail(f"{p}: no such file or folder"))
+        if force_exclude:
+            only &= known
+    if changed_since:
+        changed = _changed_files(changed_since) & known
+        only = changed if only is None else only & changed
     result = run_check(cfg, only=only, as_of=as_of_date)
     if color is None:
         color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
@@ -142,6 +153,26 @@ def stats(config_file, as_of, fmt):
     a = st["action_items"]
     click.echo(f"\nAction items: {a['open']} open, {a['in_progress']} in progress, {a['done']} done, "
                f"{a['wont_do']} won't do, {a['overdue']} overdue")
+
+
+def _changed_files(rev: str) -> set[Path]:
+    """Files that differ between REV and the working tree, committed or not, plus untracked ones."""
+    import subprocess
+
+    def git(*args: str) -> str:
+        try:
+            out = subprocess.run(["git", *args], capture_output=True, text=True, timeout=60)
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise click.exceptions.Exit(_fail(f"--changed-since needs git: {exc}")) from None
+        if out.returncode != 0:
+            raise click.exceptions.Exit(_fail(f"--changed-since {rev}: {out.stderr.strip() or 'not a commit in this repository'}"))
+        return out.stdout
+
+    top = Path(git("rev-parse", "--show-toplevel").strip())
+    git("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
+    names = git("diff", "--name-only", "--no-renames", "-z", rev, "--").split("\0")
+    names += git("ls-files", "--others", "--exclude-standard", "-z", "--full-name", ":/").split("\0")
+    return {(top / n).resolve() for n in names if n and (top / n).is_file()}
 
 
 def _parse_as_of(value: str | None) -> date | None:
