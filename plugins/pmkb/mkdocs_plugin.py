@@ -24,11 +24,13 @@ from mkdocs.structure.files import File, Files, InclusionLevel
 from .core.config import Config, ConfigError
 from .core.kb import MARKDOWN_SUFFIXES, CheckResult, ParseCache, is_excluded
 from .core.kb import check as run_check
+from .sanitize import clean_html
 from .site import Page, SiteBuilder, safe_title
 
 log = get_plugin_logger(__name__)
 
 ASSETS = ("pmkb.css", "pmkb.js")
+PROSE_MARK = "<!-- pmkb:prose -->"  # where the generated header ends and the author's prose begins
 NAV_MODES = ("section", "none", "full")
 
 
@@ -146,6 +148,7 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
             if not full_nav:
                 f.inclusion = InclusionLevel.NOT_IN_NAV
 
+        self._replace_unreadable(files, found, config)
         self.nav_pages: list[Page] = []
         for page in self.site.pages():
             if files.get_file_from_path(page.src) is not None:
@@ -163,6 +166,20 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
             files.append(File.generated(config, f"assets/pmkb/{name}", content=data))
         self._set_nav(config, files, found)
         return files
+
+    def _replace_unreadable(self, files: Files, found, config) -> None:
+        """A postmortem whose front matter could not be read (binary, too large, hostile YAML)
+        never reaches MkDocs: a generated page says what is wrong instead."""
+        by_path = self.result.by_path()
+        fatal = {pm.rel_path: pm for pm in self.result.kb.postmortems if pm.fatal}
+        for _, rel, f in found:
+            pm = fatal.get(rel)
+            if pm is None:
+                continue
+            files.remove(f)
+            md = self.site.env.get_template("broken_page.md.j2").render(
+                title=rel.rsplit("/", 1)[-1], path=pm.path, diagnostics=by_path.get(pm.path, []))
+            files.append(File.generated(config, f.src_uri, content=md, inclusion=InclusionLevel.NOT_IN_NAV))
 
     def _set_nav(self, config, files: Files, found) -> None:
         mode = self.config.nav
@@ -201,7 +218,13 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         for key in ("tags", "services", "authors"):
             if isinstance(page.meta.get(key), list):
                 page.meta[key] = [safe_title(str(v)) for v in page.meta[key]]
-        return self.site.postmortem_header(pm) + "\n" + markdown
+        return self.site.postmortem_header(pm) + f"\n{PROSE_MARK}\n\n" + markdown
+
+    def on_page_content(self, html, *, page, config, files):
+        if page.file.src_uri not in self.by_src:
+            return html
+        head, mark, prose = html.partition(PROSE_MARK)
+        return head + clean_html(prose) if mark else clean_html(html)
 
 
 def _nav_paths(nav) -> set[str]:
