@@ -155,6 +155,57 @@ def stats(config_file, as_of, fmt):
                f"{a['wont_do']} won't do, {a['overdue']} overdue")
 
 
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@config_option
+@click.option("--diff", "show_diff", is_flag=True, help="Show the changes as a unified diff; write nothing.")
+def fix(paths, config_file, show_diff):
+    """Apply the safe rewrites: severity aliases to canonical names, timelines sorted by time,
+    missing action-item IDs added. Only those bytes change; each file is replaced atomically.
+
+    Exit status: 0 nothing (left) to fix, 1 with --diff when there are changes, 2 usage error.
+    """
+    from .fix import fix_bytes, unified_diff
+    from .safe_write import FileExists, replace_file
+
+    cfg = load_config(config_file)
+    targets: list[Path] = []
+    for p in paths or [cfg.postmortems_root]:
+        if p.is_dir():
+            targets += [f for f, _ in discover(cfg, below=p)]
+        elif p.exists():
+            targets.append(p)
+        else:
+            raise click.exceptions.Exit(_fail(f"{p}: no such file or folder"))
+    changed = failed = 0
+    for path in targets:
+        shown = os.path.relpath(path)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            click.echo(f"{shown}: cannot read: {exc.strerror or exc}", err=True)
+            failed += 1
+            continue
+        new, changes = fix_bytes(data, cfg)
+        if not changes:
+            continue
+        changed += 1
+        if show_diff:
+            click.echo(unified_diff(shown, data.decode("utf-8"), new.decode("utf-8")), nl=False)
+            continue
+        try:
+            replace_file(path, new.decode("utf-8"), data)
+        except (FileExists, OSError) as exc:
+            click.echo(f"{shown}: not written: {exc}", err=True)
+            failed += 1
+            continue
+        for c in changes:
+            click.echo(f"{shown}:{c.line}: {c.rule}: {c.description}")
+    verb = "would fix" if show_diff else "fixed"
+    click.echo(f"{verb} {changed} file{'s' * (changed != 1)}", err=True)
+    sys.exit(1 if failed or (show_diff and changed) else 0)
+
+
 def _changed_files(rev: str) -> set[Path]:
     """Files that differ between REV and the working tree, committed or not, plus untracked ones."""
     import subprocess
