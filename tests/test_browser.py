@@ -49,15 +49,19 @@ def test_search_finds_a_postmortem_and_opens_it(site, browser, tmp_path):
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         page.goto(f"{base}/")
         page.click("input[data-md-component='search-query']")
+        # Material builds its index in a web worker; wait until it is ready, however loaded the machine
+        page.wait_for_function("!document.querySelector('.md-search-result__meta') || "
+                               "!/Initializing/i.test(document.querySelector('.md-search-result__meta').textContent)",
+                               timeout=60000)
         page.fill("input[data-md-component='search-query']", word)
         result = page.locator(".md-search-result__item a").first
-        result.wait_for(timeout=15000)
+        result.wait_for(timeout=60000)
         page.screenshot(path=str(tmp_path / "search.png"))
         href = result.get_attribute("href")
         assert "INC-2024-002" in href
         result.click()
-        page.wait_for_url("**/INC-2024-002-*/**", timeout=15000)
-        page.locator("[data-pmkb-id='INC-2024-002']").wait_for(timeout=10000)
+        page.wait_for_url("**/INC-2024-002-*/**", timeout=60000)
+        page.locator("[data-pmkb-id='INC-2024-002']").wait_for(timeout=60000)
         assert fm["title"] in page.title()
         page.screenshot(path=str(tmp_path / "postmortem.png"), full_page=True)
         page.close()
@@ -71,7 +75,7 @@ def test_index_table_filters_by_severity_and_sorts(site, browser, tmp_path):
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         page.goto(f"{base}/incidents/")
         select = page.locator("select[data-pmkb-filter='severity']")
-        select.wait_for(timeout=10000)
+        select.wait_for(timeout=60000)
         rows = page.locator("table[data-pmkb-table] tbody tr")
         assert rows.count() == len(pms)
         select.select_option("SEV2")

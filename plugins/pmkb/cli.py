@@ -54,9 +54,11 @@ def cli() -> None:
 @click.option("--color/--no-color", default=None, help="Colour the text output (default: when a terminal).")
 @click.option("--changed-since", "changed_since", default=None, metavar="REV",
               help="Check only postmortems that differ between git REV and the working tree (untracked included).")
+@click.option("--workers", type=click.IntRange(min=0), default=None,
+              help="Worker processes (default: one per core for 200 files or more; 1 = no workers).")
 @click.option("--force-exclude", is_flag=True,
               help="Skip PATHS that are not postmortems by the configuration (for pre-commit, which passes every file).")
-def check(paths, config_file, fmt, strict, as_of, color, changed_since, force_exclude):
+def check(paths, config_file, fmt, strict, as_of, color, changed_since, workers, force_exclude):
     """Check postmortems (all of them, or PATHS) against the template and blame rules.
 
     Knowledge-base rules (duplicate IDs, related links, names) always see the whole folder.
@@ -80,7 +82,7 @@ def check(paths, config_file, fmt, strict, as_of, color, changed_since, force_ex
     if changed_since:
         changed = _changed_files(changed_since) & known
         only = changed if only is None else only & changed
-    result = run_check(cfg, only=only, as_of=as_of_date)
+    result = run_check(cfg, only=only, as_of=as_of_date, workers=workers)
     if color is None:
         color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     click.echo(FORMATS[fmt](result, color=color))

@@ -22,7 +22,7 @@ from mkdocs.plugins import BasePlugin, event_priority, get_plugin_logger
 from mkdocs.structure.files import File, Files, InclusionLevel
 
 from .core.config import Config, ConfigError
-from .core.kb import MARKDOWN_SUFFIXES, CheckResult, ParseCache, is_excluded
+from .core.kb import MARKDOWN_SUFFIXES, CheckResult, ParseCache, RelativeTo, is_excluded
 from .core.kb import check as run_check
 from .sanitize import clean_html
 from .site import Page, SiteBuilder, safe_title
@@ -123,15 +123,8 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         if not self.config.enabled or self.core is None:
             return files
         found = self._postmortem_files(files)
-        root = self.core.root
-
-        def display(p: Path) -> str:
-            try:
-                return Path(os.path.relpath(p, root)).as_posix()
-            except ValueError:
-                return str(p)
-
-        self.result = run_check(self.core, [(p, rel) for p, rel, _ in found], display=display, cache=self.cache)
+        self.result = run_check(self.core, [(p, rel) for p, rel, _ in found], display=RelativeTo(self.core.root),
+                                cache=self.cache)
         for d in self.result.diagnostics:
             msg = f"{d.path}:{d.span.line}:{d.span.column}: {d.rule} [{d.code}] {d.message}"
             {"error": log.error, "warning": log.warning}.get(d.severity, log.debug if self.command == "serve" else log.info)(msg)

@@ -90,6 +90,7 @@ class Pattern:
     suggestion: str
     condition: Callable | None = None  # (sentence context, match) -> bool
     priority: int = 0  # higher wins when two findings overlap
+    stems: tuple[str, ...] = ()  # word starts that must occur in a sentence for the pattern to run
 
 
 @dataclass
@@ -353,18 +354,73 @@ PATTERNS: list[Pattern] = [
                 r"|\b(?P<owner2>his|her|their|my|our|your)\s+(?:own\s+)?(?:mistake|blunder|oversight|slip-?up|screw-?up)s?\b"),
             PS_MSG, PS_SUG, None, priority=3),
 ]
+
+
+def _possessive(ctx: Context, m: re.Match) -> bool:
+    """'his mistake' always; 'the intern's mistake' when the owner is a person."""
+    return True if m.group("owner2") else _possessor_is_person(ctx, m)
+
+
 for _i, _p in enumerate(PATTERNS):
     if _p.term in ("X's fault", "person's mistake"):
-        PATTERNS[_i] = Pattern(_p.rule, _p.term, _p.regex, _p.message, _p.suggestion,
-                               lambda ctx, m: True if m.group("owner2") else _possessor_is_person(ctx, m), _p.priority)
+        PATTERNS[_i] = Pattern(_p.rule, _p.term, _p.regex, _p.message, _p.suggestion, _possessive, _p.priority)
 
-TRIGGER = _rx(
-    r"have\b|['’]ve\b|if\s+only|\bhad\b|error|mistake|slip|blunder|careless|neglig|slopp|laz[yi]|incompeten|reckless|"
-    r"stupid|dumb|foolish|idiot|clueless|inexperience|irresponsib|unprofessional|thoughtless|complacen|cavalier|"
-    r"amateur|rookie|judge?ment|panick|obvious|careful|attention|asleep|known?\s+better|blam|fault|responsible|"
-    r"culprit|forg[eo]t|neglect|ignor|overlook|missed|disregard|botch|bungl|fumbl|mishandl|messed|screwed|dropped|"
-    r"fail|n['’]?o?t\s+\w|never\s+\w|chose|refused|skipped|oversight|screw|bother|ball"
-)
+STEMS = {
+    "should have": ("should", "could", "would", "ought"), "should've": ("should", "could", "would", "ought"),
+    "if only": ("only",), "had ... would": ("had",),
+    "human error": ("error", "mistake", "slip", "blunder", "failure"), "mistake by": ("mistake", "error", "slip", "blunder"),
+    "caused by a mistake": ("mistake", "slip", "blunder"), "made a mistake": ("mistake", "blunder", "error"),
+    "a mistake during": ("mistake",), "careless": ("careless",), "negligent": ("neglig",), "sloppy": ("slopp",),
+    "lazy": ("lazy", "lazi"), "incompetent": ("incompeten",), "reckless": ("reckless",),
+    "stupid": ("stupid", "dumb", "foolish", "idiot", "clueless"), "inexperienced": ("inexperience",),
+    "irresponsible": ("irresponsib", "unprofessional", "thoughtless", "complacen", "cavalier", "amateur", "rookie",
+                      "judgment", "judgement"),
+    "panicked": ("panick",), "obvious mistake": ("obvious",), "be more careful": ("careful",),
+    "pay more attention": ("attention", "asleep"), "should have known better": ("known", "know"),
+    "to blame": ("blame",), "blamed": ("blam",), "X's fault": ("fault",), "fault of": ("fault",),
+    "at fault": ("fault",), "responsible for the outage": ("responsible",), "culprit": ("culprit",),
+    "forgot": ("forg", "neglect", "ignor", "overlook", "miss", "disregard", "botch", "bungl", "fumbl", "mishandl",
+               "messed", "screwed", "dropped", "fail", "did", "never", "chose", "refused", "skipped"),
+    "ignored by": ("ignor", "overlook", "miss", "forgotten", "neglect", "disregard", "skipped", "botched", "mishandl"),
+    "person's mistake": ("mistake", "error", "blunder", "oversight", "slip", "screw"),
+}
+PATTERNS = [Pattern(p.rule, p.term, p.regex, p.message, p.suggestion, p.condition, p.priority, STEMS[p.term])
+            for p in PATTERNS]
+
+
+def trigger_for(patterns: list[Pattern]) -> tuple[re.Pattern, dict[str, tuple[int, ...]]]:
+    """One word-anchored regex of every stem, and which patterns each stem wakes up."""
+    owners: dict[str, list[int]] = {}
+    for i, p in enumerate(patterns):
+        for stem in p.stems:
+            owners.setdefault(stem.lower(), []).append(i)
+    # the regex matches the longest stem, so a stem also wakes the patterns of its prefixes
+    merged = {s: sorted({i for t, ids in owners.items() if s.startswith(t) for i in ids}) for s in owners}
+    return re.compile(rf"\b{_trie_regex(sorted(owners))}", re.I), {k: tuple(v) for k, v in merged.items()}
+
+
+def _trie_regex(words: list[str]) -> str:
+    """'blam', 'blame', 'blunder' -> 'bl(?:am(?:e)?|under)': Python's re tries alternatives one by
+    one, so factoring the prefixes makes the trigger scan several times faster. Longest match first."""
+    trie: dict = {}
+    for w in words:
+        node = trie
+        for ch in w:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def emit(node: dict) -> str:
+        ends = "" in node
+        branches = [re.escape(ch) + emit(child) for ch, child in sorted(node.items()) if ch]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        return f"(?:{body})?" if ends else body
+
+    return "(?:" + emit(trie) + ")"
+
+
+TRIGGER, _ = trigger_for(PATTERNS)
 
 
 # ---------------------------------------------------------------- people --
@@ -439,6 +495,7 @@ def find_names(text: str, people: PeopleIndex):
 class BlameSettings:
     patterns: list[Pattern]
     trigger: re.Pattern
+    owners: dict[str, tuple[int, ...]]  # stem -> indexes of the patterns it wakes up
     allow: list[re.Pattern]
     levels: dict[str, str]  # term -> level
     named_sections: tuple[str, ...]
@@ -464,10 +521,12 @@ def settings_from_config(blame_cfg: dict) -> BlameSettings:
             raise ConfigError(f"blame.terms.{rule}", "must be a list of phrases")
         for term in terms:
             words = r"\s+".join(re.escape(w) for w in str(term).split())
+            first = str(term).split()[0].lower() if str(term).split() else ""
+            if not first:
+                raise ConfigError(f"blame.terms.{rule}", "terms must not be empty")
             patterns.append(Pattern(r.name, str(term), _rx(rf"\b{words}\b"), "configured blame term", _SUGGEST[r.name],
-                                    priority=4))
-            extra.append(words)
-    trigger = TRIGGER if not extra else _rx(TRIGGER.pattern + "|" + "|".join(extra))
+                                    priority=4, stems=(first,)))
+    trigger, owners = trigger_for(patterns)
     allow = [_rx(r"\b" + r"\s+".join(re.escape(w) for w in str(a).split()) + r"\b") for a in blame_cfg.get("allow") or []]
     levels = {}
     for term, level in (blame_cfg.get("levels") or {}).items():
@@ -478,7 +537,7 @@ def settings_from_config(blame_cfg: dict) -> BlameSettings:
     if unknown:
         raise ConfigError(f"blame.{sorted(unknown)[0]}", "unknown key (use terms, remove, allow, levels, named_sections)")
     named = tuple(blame_cfg.get("named_sections") or NAMED_SECTIONS)
-    return BlameSettings(patterns, trigger, allow, levels, named)
+    return BlameSettings(patterns, trigger, owners, allow, levels, named)
 
 
 _SUGGEST = {"blame-counterfactual": CF_SUG, "blame-human-error": HE_SUG, "blame-judgement": JU_SUG,
@@ -505,22 +564,22 @@ def _sentence_bounds(text: str) -> list[int]:
 
 def scan(masked: str, settings: BlameSettings, people: PeopleIndex | None) -> list[Hit]:
     """All blame hits in masked text, overlaps resolved by priority."""
-    triggers = [m.start() for m in settings.trigger.finditer(masked)]
-    if not triggers:
+    found = [(m.start(), m.group(0).lower()) for m in settings.trigger.finditer(masked)]
+    if not found:
         return []
     starts = _sentence_bounds(masked)
-    seen_sentences = set()
+    wanted: dict[int, set[int]] = {}
+    for pos, stem in found:
+        k = bisect.bisect_right(starts, pos) - 1
+        wanted.setdefault(k, set()).update(settings.owners.get(stem, ()))
     hits: list[Hit] = []
-    for t in triggers:
-        k = bisect.bisect_right(starts, t) - 1
-        if k in seen_sentences:
-            continue
-        seen_sentences.add(k)
+    for k, pattern_ids in wanted.items():
         s0 = starts[k]
         s1 = starts[k + 1] if k + 1 < len(starts) else len(masked)
         sentence = masked[s0:s1]
         ctx = Context(sentence, s0, people)
-        for p in settings.patterns:
+        for i in sorted(pattern_ids):
+            p = settings.patterns[i]
             for m in p.regex.finditer(sentence):
                 if p.condition is not None and not p.condition(ctx, m):
                     continue
@@ -550,9 +609,16 @@ def _resolve(hits: list[Hit]) -> list[Hit]:
 
 class _Positions:
     def __init__(self, text: str, first_line: int, first_col: int = 1):
-        self.starts = [0] + [i + 1 for i, ch in enumerate(text) if ch == "\n"]
+        self.text = text
+        self._starts: list[int] | None = None
         self.first_line = first_line
         self.first_col = first_col
+
+    @property
+    def starts(self) -> list[int]:
+        if self._starts is None:  # only files with findings pay for this
+            self._starts = [0] + [m.end() for m in re.finditer("\n", self.text)]
+        return self._starts
 
     def at(self, offset: int) -> tuple[int, int]:
         i = bisect.bisect_right(self.starts, offset) - 1
@@ -581,9 +647,18 @@ def check_blame_file(pm: Postmortem, f: Findings, settings: BlameSettings, confi
                 continue
             eline, ecol = pos.at(hit.end)
             _emit(f, hit, Span(line, col, eline, ecol), settings)
-    for path, text in _front_matter_texts(pm):
-        for hit in scan(text, settings, people):
-            _emit(f, hit, _value_span(pm, path, text, hit.start, hit.end), settings)
+    texts = list(_front_matter_texts(pm))
+    if texts:
+        # one scan over all values, separated so no sentence spans two of them
+        joined = "\n\n".join(t for _, t in texts)
+        offsets, at = [], 0
+        for _, t in texts:
+            offsets.append(at)
+            at += len(t) + 2
+        for hit in scan(joined, settings, people):
+            i = bisect.bisect_right(offsets, hit.start) - 1
+            path, text = texts[i]
+            _emit(f, hit, _value_span(pm, path, text, hit.start - offsets[i], hit.end - offsets[i]), settings)
 
 
 def _front_matter_texts(pm: Postmortem):

@@ -5,6 +5,7 @@ one `check` pipeline that the CLI and the MkDocs plugin both call.
 from __future__ import annotations
 
 import fnmatch
+import gc
 import os
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -184,10 +185,55 @@ def check(
     return CheckResult(kb, diagnostics, checked)
 
 
+PARALLEL_MIN_FILES = 200  # below this, starting processes costs more than it saves
+
+
+def default_workers(cfg: Config, n_files: int, requested: int | None) -> int:
+    if requested is None:
+        requested = int(cfg.options.get("workers") or 0)
+    if requested > 0:
+        return requested
+    return min(os.cpu_count() or 1, 8) if n_files >= PARALLEL_MIN_FILES else 1
+
+
+def _slim(pm: Postmortem, named_sections: tuple[str, ...]) -> Postmortem:
+    """What the knowledge-base stage and the reports need, without the prose: results cross a
+    process boundary, and the body is most of a postmortem's bytes."""
+    pm.body = ""
+    pm.sections = [s for s in pm.sections if s.name in named_sections]
+    keep = ("id", "related", "action_items")
+    pm.spans = {k: v for k, v in pm.spans.items() if k and k[0] in keep and len(k) <= 3}
+    pm.key_spans = {k: v for k, v in pm.key_spans.items() if len(k) == 1}
+    pm.front_matter = {k: v for k, v in pm.front_matter.items() if k == "related"} | \
+        {k: True for k in pm.front_matter if k != "related"}
+    return pm
+
+
+class RelativeTo:
+    """Display paths relative to a folder; picklable, so workers show the same paths."""
+
+    def __init__(self, root: Path | str):
+        self.root = str(root)
+
+    def __call__(self, path: Path) -> str:
+        try:
+            return Path(os.path.relpath(path, self.root)).as_posix()
+        except ValueError:
+            return str(path)
+
+
+def _work(args):
+    cfg, chunk, as_of, display = args
+    named = settings_for(cfg).named_sections
+    return [(_slim(pm, named), diags)
+            for pm, diags in (check_file(a, rel, display(a), cfg, as_of, data) for a, rel, data in chunk)]
+
+
 def _per_file(cfg, files, display, cache, as_of, workers):
-    out = []
-    for abs_path, rel in files:
-        disp = display(abs_path)
+    """Per-file checks: cache hits first; the misses in worker processes when there are many."""
+    results: list = [None] * len(files)
+    todo: list[tuple[int, Path, str, bytes | None]] = []
+    for i, (abs_path, rel) in enumerate(files):
         data = None
         if cache is not None:
             try:
@@ -195,12 +241,36 @@ def _per_file(cfg, files, display, cache, as_of, workers):
             except OSError:
                 data = None
             if data is not None:
-                hit = cache.get(disp, data)
+                hit = cache.get(display(abs_path), data)
                 if hit:
-                    out.append(hit)
+                    results[i] = hit
                     continue
-        pm, diags = check_file(abs_path, rel, disp, cfg, as_of, data)
+        todo.append((i, abs_path, rel, data))
+    n = default_workers(cfg, len(todo), workers)
+    gc_was = gc.isenabled()
+    gc.disable()  # thousands of small objects that live to the end: cyclic GC passes only cost time
+    try:
+        if n > 1:
+            done = _parallel(cfg, [(a, rel, d) for _, a, rel, d in todo], display, as_of, n)
+        else:
+            done = [check_file(a, rel, display(a), cfg, as_of, d) for _, a, rel, d in todo]
+    finally:
+        if gc_was:
+            gc.enable()
+    for (i, abs_path, _, data), result in zip(todo, done):
+        results[i] = result
         if cache is not None and data is not None:
-            cache.put(disp, data, pm, diags)
-        out.append((pm, diags))
-    return out
+            cache.put(result[0].path, data, *result)
+    return results
+
+
+def _parallel(cfg, items, display, as_of, n):
+    import multiprocessing
+
+    size = max(16, len(items) // (n * 8))
+    chunks = [items[i:i + size] for i in range(0, len(items), size)]
+    methods = multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    with ctx.Pool(n) as pool:
+        parts = pool.map(_work, [(cfg, c, as_of, display) for c in chunks], chunksize=1)
+    return [r for part in parts for r in part]
