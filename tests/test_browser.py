@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from sitetools import build, copy_sample, front_matter, sample_postmortems, serve
 
@@ -48,14 +49,22 @@ def test_search_finds_a_postmortem_and_opens_it(site, browser, tmp_path):
     with serve(site / "site") as base:
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         page.goto(f"{base}/")
-        page.click("input[data-md-component='search-query']")
-        # Material builds its index in a web worker; wait until it is ready, however loaded the machine
-        page.wait_for_function("!document.querySelector('.md-search-result__meta') || "
-                               "!/Initializing/i.test(document.querySelector('.md-search-result__meta').textContent)",
-                               timeout=60000)
-        page.fill("input[data-md-component='search-query']", word)
+        query = page.locator("input[data-md-component='search-query']")
+        query.click()
         result = page.locator(".md-search-result__item a").first
-        result.wait_for(timeout=60000)
+        # Material wires the search box up asynchronously (a web worker builds the index); a query
+        # typed before that is ignored, so type it again until results show (bounded).
+        for _attempt in range(20):
+            query.fill("")
+            query.type(word, delay=30)
+            try:
+                result.wait_for(timeout=3000)
+                break
+            except PlaywrightTimeout:
+                continue
+        else:
+            page.screenshot(path=str(tmp_path / "search-failed.png"))
+            raise AssertionError(f"no search result for {word!r}; see {tmp_path / 'search-failed.png'}")
         page.screenshot(path=str(tmp_path / "search.png"))
         href = result.get_attribute("href")
         assert "INC-2024-002" in href
