@@ -55,6 +55,7 @@ class CheckResult:
     kb: KnowledgeBase
     diagnostics: list[Diagnostic]
     files_checked: int
+    checked_paths: set[str] = field(default_factory=set)  # display paths whose findings are reported
 
     def count(self, severity: str) -> int:
         return sum(1 for d in self.diagnostics if d.severity == severity)
@@ -181,8 +182,8 @@ def check(
         if wanted is None or pm.path in wanted:
             diagnostics.extend(items)
     diagnostics.sort(key=Diagnostic.sort_key)
-    checked = len(pms) if wanted is None else len(wanted)
-    return CheckResult(kb, diagnostics, checked)
+    checked = {pm.path for pm in pms} if wanted is None else wanted
+    return CheckResult(kb, diagnostics, len(checked), checked)
 
 
 PARALLEL_MIN_FILES = 200  # below this, starting processes costs more than it saves
