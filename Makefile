@@ -38,7 +38,7 @@ test: $(STAMP) browser
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run.py --sizes 1000 10000
+	$(BIN)/python benchmarks/run.py --sizes 1000 10000 --build 1000 5000
 
 clean:
 	rm -rf site .pytest_cache build *.egg-info plugins/*.egg-info

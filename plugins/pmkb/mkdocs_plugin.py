@@ -130,7 +130,7 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
             {"error": log.error, "warning": log.warning}.get(d.severity, log.debug if self.command == "serve" else log.info)(msg)
 
         self.site = SiteBuilder(self.result, self.core, use_directory_urls=config.use_directory_urls,
-                                site_name=config.site_name)
+                                site_name=config.site_name, stash=True)
         by_rel = {pm.rel_path: pm for pm in self.result.kb.valid}
         self.by_src = {}
         full_nav = self.config.nav == "full"
@@ -212,6 +212,13 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
             if isinstance(page.meta.get(key), list):
                 page.meta[key] = [safe_title(str(v)) for v in page.meta[key]]
         return self.site.postmortem_header(pm) + f"\n{PROSE_MARK}\n\n" + markdown
+
+    # After Material's search has indexed the page: the stashed tables and charts go back in.
+    @event_priority(-100)
+    def on_page_context(self, context, *, page, config, nav):
+        if self.site is not None and page.content:
+            page.content = self.site.unstash(page.content)
+        return context
 
     def on_page_content(self, html, *, page, config, files):
         if page.file.src_uri not in self.by_src:

@@ -55,7 +55,7 @@ class Group:
 
 class SiteBuilder:
     def __init__(self, result: CheckResult, cfg: Config, *, use_directory_urls: bool = True,
-                 site_name: str = "Postmortems"):
+                 site_name: str = "Postmortems", stash: bool = False):
         self.result = result
         self.kb = result.kb
         self.cfg = cfg
@@ -65,15 +65,45 @@ class SiteBuilder:
         self.base = (cfg.options.get("pages_dir") or "").strip("/")
         self.per_page = int(cfg.options.get("per_page") or 500)
         self.latest = int(cfg.options.get("latest") or 10)
-        self.env = page_environment(cfg.root / cfg.templates_dir)
+        self.env = page_environment(cfg.root / cfg.templates_dir).overlay()
         self.env.filters["minutes"] = format_minutes
+        self.stashing = stash
+        self.blobs: dict[str, str] = {}
+        self.env.filters["stash"] = self._stash
         self.env.filters["meta_title"] = lambda s: yaml_scalar(safe_title(s))
+        self._urls: dict[str, str] = {}
+        self._links: dict[str, dict[str, str]] = {}
+        self._rows: dict[tuple, object] = {}
         self.pms = sorted(self.kb.valid, key=lambda p: (p.date or date.min, p.id or ""), reverse=True)
         self.errors = defaultdict(list)
         for d in result.diagnostics:
             if d.severity == "error":
                 self.errors[d.path].append(d)
         self.groups = self._groups()
+
+    # ---- stashed HTML ------------------------------------------------------------
+    def _stash(self, html) -> str:
+        """Big generated HTML (tables, charts) need not go through Markdown or the search
+        indexer: with stashing on, a placeholder stands in and `unstash` puts it back."""
+        from markupsafe import Markup
+
+        if not self.stashing:
+            return html
+        key = f"<!--pmkb:stash:{len(self.blobs) + 1}:{id(self)}-->"
+        self.blobs[key] = str(html)
+        return Markup(f"\n\n{key}\n\n")
+
+    _STASH_RE = None
+
+    def unstash(self, html: str) -> str:
+        import re
+
+        if "<!--pmkb:stash:" not in html:
+            return html
+        if SiteBuilder._STASH_RE is None:
+            SiteBuilder._STASH_RE = re.compile(r"(?:<p>)?<!--pmkb:stash:\d+:\d+-->(?:</p>)?")
+        return SiteBuilder._STASH_RE.sub(lambda m: self.blobs.pop(m.group(0).removeprefix("<p>").removesuffix("</p>"), ""),
+                                         html)
 
     # ---- paths and links ----------------------------------------------------
     def path(self, *parts: str) -> str:
@@ -84,14 +114,22 @@ class SiteBuilder:
         return f"{prefix}/{pm.rel_path}" if prefix else pm.rel_path
 
     def url(self, src: str) -> str:
-        return page_url(src, self.use_directory_urls)
+        u = self._urls.get(src)
+        if u is None:
+            u = self._urls[src] = page_url(src, self.use_directory_urls)
+        return u
 
     def linker(self, from_src: str):
         here = self.url(from_src)
+        memo = self._links.setdefault(here, {})
 
         def link(target_src: str, anchor: str = "") -> str:
-            return relative_url(here, self.url(target_src)) + (f"#{anchor}" if anchor else "")
+            rel = memo.get(target_src)
+            if rel is None:
+                rel = memo[target_src] = relative_url(here, self.url(target_src))
+            return rel + (f"#{anchor}" if anchor else "")
 
+        link.folder = here.rsplit("/", 2)[0] if here.count("/") > 1 else ""
         return link
 
     # ---- groups ---------------------------------------------------------------
@@ -144,6 +182,21 @@ class SiteBuilder:
         return None
 
     # ---- rows -------------------------------------------------------------------
+    def row_html(self, pm: Postmortem, link):
+        """A postmortem's row in index tables. Pages in one folder link alike, so a row is
+        rendered once per folder, not once per table it appears in."""
+        key = (id(pm), link.folder)
+        html = self._rows.get(key)
+        if html is None:
+            from markupsafe import Markup
+
+            html = self._rows[key] = Markup(self._row_macro(self.row(pm, link)))
+        return html
+
+    @property
+    def _row_macro(self):
+        return self.env.get_template("_macros.j2").module.incident_row
+
     def row(self, pm: Postmortem, link) -> dict:
         minutes = pm.minutes_between("started", "resolved")
         if minutes is None and pm.duration_minutes is not None:
@@ -186,7 +239,7 @@ class SiteBuilder:
         md = self.env.get_template("home.md.j2").render(
             site_name=self.site_name,
             total=len(self.pms),
-            latest=[self.row(pm, link) for pm in self.pms[: self.latest]],
+            latest=[self.row_html(pm, link) for pm in self.pms[: self.latest]],
             by_severity=[(g.label, link(g.src), len(g.postmortems)) for g in self.groups["severity"]],
             by_year=[(g.label, link(g.src), len(g.postmortems)) for g in self.groups["year"]],
             by_status=[(s, sum(1 for pm in self.pms if pm.status == s)) for s in ("published", "in-review", "draft")],
@@ -221,7 +274,7 @@ class SiteBuilder:
         for n, (src, chunk) in enumerate(zip(srcs, chunks), start=1):
             link = self.linker(src)
             md = self.env.get_template("table_page.md.j2").render(
-                title=title, subtitle=subtitle, kind=kind, rows=[self.row(pm, link) for pm in chunk],
+                title=title, subtitle=subtitle, kind=kind, rows=[self.row_html(pm, link) for pm in chunk],
                 total=len(pms), page=n, pages=[(i + 1, link(s)) for i, s in enumerate(srcs)] if len(srcs) > 1 else [],
                 filters=kind in ("all", "severity", "service", "tag", "year"),
             )

@@ -41,5 +41,5 @@ def postmortem_record(pm: Postmortem, cfg: Config, as_of: date, url: str) -> dic
 
 def postmortems_json(pms: list[Postmortem], cfg: Config, as_of: date, url_of) -> str:
     records = [postmortem_record(pm, cfg, as_of, url_of(pm)) for pm in sorted(pms, key=lambda p: p.id or "")]
-    return json.dumps({"as_of": as_of.isoformat(), "postmortems": records}, indent=1, ensure_ascii=False,
-                      sort_keys=False) + "\n"
+    return json.dumps({"as_of": as_of.isoformat(), "postmortems": records}, ensure_ascii=False,
+                      separators=(",", ":")) + "\n"

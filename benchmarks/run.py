@@ -1,0 +1,146 @@
+"""pmkb benchmarks: each figure against its floor, printed as a table.
+
+    python benchmarks/run.py --sizes 1000 10000            # check and serve at each size
+    python benchmarks/run.py --sizes 1000 --build 1000 5000  # also full mkdocs builds
+
+Measurements (wall clock, this machine, one run each after a warm-up of the file cache):
+- floor: read every file and load its front matter with PyYAML's C loader, one process;
+- pmkb check in one process (--workers 1) and with the default workers, and its peak RSS;
+- mkdocs build with the plugin and with `enabled: false` (same mkdocs.yml, postmortems
+  kept out of the nav with not_in_nav in both), and the plugin's own share of the build;
+- a `mkdocs serve`-style rebuild after editing one postmortem: the plugin's own time
+  (its on_files, which re-checks with the content-hash cache and regenerates every page).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from generate import generate, write_config  # noqa: E402
+
+ENV = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "SOURCE_DATE_EPOCH": "1751241600"}
+
+
+def floor_seconds(docs: Path) -> float:
+    import yaml
+
+    files = sorted(docs.rglob("*.md"))
+    t = time.perf_counter()
+    for f in files:
+        text = f.read_text(encoding="utf-8")
+        yaml.load(text.split("---", 2)[1], Loader=yaml.CSafeLoader)
+    return time.perf_counter() - t
+
+
+def timed(cmd: list[str], cwd: Path) -> tuple[float, float, int]:
+    """(seconds, peak RSS in MB of the child, exit code)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    t = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    secs = time.perf_counter() - t
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return secs, max(peak, before) / 1024, proc.returncode
+
+
+def check_figures(root: Path) -> dict:
+    pmkb = [sys.executable, "-m", "pmkb", "check", "--format", "json"]
+    floor_seconds(root / "docs")  # warm the page cache
+    floor = floor_seconds(root / "docs")
+    serial, serial_mb, _ = timed(pmkb + ["--workers", "1"], root)
+    parallel, parallel_mb, _ = timed(pmkb, root)
+    return {"floor_s": floor, "check_serial_s": serial, "check_parallel_s": parallel,
+            "check_serial_peak_mb": serial_mb, "check_parallel_peak_mb": parallel_mb}
+
+
+def serve_rebuild_share(root: Path) -> float:
+    """The plugin's on_files on a rebuild after one edit, with its cache warm (as in `mkdocs serve`)."""
+    code = f"""
+import logging, time, sys
+from pathlib import Path
+logging.disable(logging.CRITICAL)
+from mkdocs.config import load_config
+from mkdocs.structure.files import get_files
+cfg = load_config({str(root / 'mkdocs.yml')!r})
+cfg.plugins.on_startup(command="serve", dirty=False)
+plugin = cfg.plugins["pmkb"]
+def once():
+    c = load_config({str(root / 'mkdocs.yml')!r})
+    c.plugins = cfg.plugins
+    c = cfg.plugins.on_config(c)
+    files = get_files(c)
+    t = time.perf_counter()
+    plugin.on_files(files, config=c)
+    return time.perf_counter() - t
+once()
+victim = sorted(Path({str(root / 'docs')!r}).rglob("*.md"))[len(list(Path({str(root / 'docs')!r}).rglob("*.md"))) // 2]
+victim.write_text(victim.read_text().replace("title: ", "title: Edited ", 1))
+print(once())
+"""
+    out = subprocess.run([sys.executable, "-c", code], env=ENV, capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def build_figures(root: Path) -> dict:
+    off, off_mb, rc_off = timed([sys.executable, "-m", "mkdocs", "build", "-q", "-f", "mkdocs-off.yml", "-d",
+                                 str(root / "site-off")], root)
+    on, on_mb, rc_on = timed([sys.executable, "-m", "mkdocs", "build", "-q", "-f", "mkdocs.yml", "-d",
+                              str(root / "site-on")], root)
+    share = subprocess.run([sys.executable, str(HERE / "plugin_time.py"), str(root / "mkdocs.yml"),
+                            str(root / "site-timed")], env=ENV, capture_output=True, text=True)
+    plugin_s = float(share.stdout.split("plugin events ")[1].split(" s")[0]) if "plugin events" in share.stdout else None
+    size = lambda d: sum(p.stat().st_size for p in d.rglob("*") if p.is_file()) / 2**20  # noqa: E731
+    return {"build_off_s": off, "build_on_s": on, "build_off_peak_mb": off_mb, "build_on_peak_mb": on_mb,
+            "plugin_share_s": plugin_s, "site_off_mb": size(root / "site-off"), "site_on_mb": size(root / "site-on"),
+            "exit_codes": [rc_off, rc_on]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000], help="check and serve at these sizes")
+    ap.add_argument("--build", type=int, nargs="*", default=[], help="full mkdocs builds at these sizes")
+    ap.add_argument("--json", type=Path, help="also write the figures here")
+    args = ap.parse_args()
+    rows = {}
+    with tempfile.TemporaryDirectory(prefix="pmkb-bench-") as tmp:
+        for n in sorted(set(args.sizes) | set(args.build)):
+            root = Path(tmp) / str(n)
+            generate(root, n)
+            write_config(root)
+            write_config(root, enabled=False)
+            r: dict = {"postmortems": n}
+            if n in args.sizes:
+                r |= check_figures(root)
+                r["serve_plugin_s"] = serve_rebuild_share(root)
+            if n in args.build:
+                r |= build_figures(root)
+            rows[n] = r
+            print(json.dumps(r), file=sys.stderr)
+    print(f"{'postmortems':>11} {'floor':>7} {'check 1p':>9} {'ratio':>6} {'check Np':>9} {'ratio':>6} {'peak MB':>8} "
+          f"{'ms/pm':>6} {'serve':>7} {'build off':>9} {'build on':>9} {'ratio':>6} {'plugin':>7}")
+    for n, r in rows.items():
+        def f(key, fmt="{:.2f}"):
+            return fmt.format(r[key]) if r.get(key) is not None else "-"
+        ratio1 = f"{r['check_serial_s'] / r['floor_s']:.2f}x" if "floor_s" in r else "-"
+        ratio2 = f"{r['check_parallel_s'] / r['floor_s']:.2f}x" if "floor_s" in r else "-"
+        ms = f"{1000 * r['check_serial_s'] / n:.2f}" if "check_serial_s" in r else "-"
+        bratio = f"{r['build_on_s'] / r['build_off_s']:.2f}x" if "build_on_s" in r else "-"
+        print(f"{n:>11} {f('floor_s'):>7} {f('check_serial_s'):>9} {ratio1:>6} {f('check_parallel_s'):>9} {ratio2:>6} "
+              f"{f('check_parallel_peak_mb', '{:.0f}'):>8} {ms:>6} {f('serve_plugin_s', '{:.3f}'):>7} "
+              f"{f('build_off_s', '{:.1f}'):>9} {f('build_on_s', '{:.1f}'):>9} {bratio:>6} {f('plugin_share_s', '{:.1f}'):>7}")
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()
