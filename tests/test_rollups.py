@@ -1,0 +1,230 @@
+"""Action-item rollups, exports, metrics and problem pages on real builds; the overdue policy;
+and the serve cache re-parsing only what changed."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import subprocess
+import sys
+import textwrap
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from sitetools import ENV, build, copy_sample, sample_postmortems
+
+AS_OF = date(2025, 6, 30)
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory):
+    root = copy_sample(tmp_path_factory.mktemp("rollups"), as_of=AS_OF.isoformat())
+    proc = build(root, "--strict")
+    assert proc.returncode == 0, proc.stderr
+    return root
+
+
+def expected_items(root: Path):
+    """Every action item, computed from the front matter independently of pmkb."""
+    out = []
+    for md, fm in sample_postmortems(root):
+        for n, a in enumerate(fm.get("action_items") or [], start=1):
+            due = date.fromisoformat(str(a["due"])) if a.get("due") else None
+            status = a.get("status", "open")
+            out.append({"pm": fm["id"], "id": a.get("id", f"{fm['id']}-{n}"), "owner": a.get("owner"), "due": due,
+                        "status": status, "overdue": bool(due and due < AS_OF and status not in ("done", "wont-do")),
+                        "services": fm.get("services", [])})
+    return out
+
+
+def test_exports_are_complete_and_parse(sample):
+    data = json.loads((sample / "site/pmkb/postmortems.json").read_text())
+    pms = sample_postmortems(sample)
+    assert data["as_of"] == AS_OF.isoformat()
+    assert sorted(p["id"] for p in data["postmortems"]) == sorted(fm["id"] for _, fm in pms)
+    for record in data["postmortems"]:
+        assert (sample / "site" / record["url"] / "index.html").exists()
+        assert set(record["metrics"]) == {"ttd_minutes", "tta_minutes", "ttm_minutes", "ttr_minutes",
+                                          "response_target_met", "resolve_target_met"}
+    rows = list(csv.DictReader(io.StringIO((sample / "site/pmkb/action-items.csv").read_text())))
+    items = expected_items(sample)
+    assert len(rows) == len(items)
+    assert {(r["id"], r["overdue"]) for r in rows} == {(i["id"], "true" if i["overdue"] else "false") for i in items}
+
+
+def test_overdue_page_lists_exactly_the_overdue_items(sample):
+    page = (sample / "site/actions/overdue/index.html").read_text()
+    listed = set(re.findall(r"<td>(INC-\d{4}-\d{3}-\d+)</td>", page))
+    assert listed == {i["id"] for i in expected_items(sample) if i["overdue"]}
+    assert listed, "the sample has overdue items"
+
+
+def test_owner_page_groups_open_items_by_owner(sample):
+    page = (sample / "site/actions/owners/index.html").read_text()
+    for item in expected_items(sample):
+        if item["status"] in ("open", "in-progress"):
+            section = page.split(f">{item['owner']}</h2>", 1)
+            assert len(section) == 2, item["owner"]
+            assert f"<td>{item['id']}</td>" in section[1].split("<h2", 1)[0]
+
+
+def test_pmkb_actions_filters_and_formats(sample):
+    items = expected_items(sample)
+    owner = next(i["owner"] for i in items if i["overdue"])
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "pmkb", "actions", "--as-of", AS_OF.isoformat(), *args],
+                              cwd=sample, capture_output=True, text=True, env=ENV)
+
+    got = json.loads(run("--owner", owner.upper(), "--overdue", "--format", "json").stdout)
+    assert {a["id"] for a in got["action_items"]} == {i["id"] for i in items if i["overdue"] and i["owner"] == owner}
+    rows = list(csv.DictReader(io.StringIO(run("--service", "checkout", "--format", "csv").stdout)))
+    assert {r["id"] for r in rows} == {i["id"] for i in items if "checkout" in i["services"]
+                                       and i["status"] in ("open", "in-progress")}
+    text = run().stdout
+    assert f"{sum(i['status'] in ('open', 'in-progress') for i in items)} action items" in text
+
+
+def test_metrics_page_has_definitions_accessible_charts_and_data(sample):
+    page = (sample / "site/metrics/index.html").read_text()
+    assert "Time to detect (MTTD)" in page and "detected − started" in page
+    charts = re.findall(r'<svg class="pmkb-chart"[^>]*role="img" aria-labelledby="([^"]+)"', page)
+    assert len(charts) == 3
+    for ids in charts:
+        for i in ids.split():
+            assert f'id="{i}"' in page
+    assert "Data: incidents per month by severity" in page
+    stats = json.loads(subprocess.run([sys.executable, "-m", "pmkb", "stats", "--format", "json", "--as-of",
+                                       AS_OF.isoformat()], cwd=sample, capture_output=True, text=True).stdout)
+    for month, counts in stats["incidents_per_month"].items():
+        assert re.search(rf"<td>{month}</td>" + "".join(rf"<td>{counts[s]}</td>" for s in ("SEV1", "SEV2", "SEV3", "SEV4")),
+                         page), month
+
+
+def test_problem_pages_list_incidents_in_time_order(sample):
+    groups: dict[str, list] = {}
+    for _, fm in sample_postmortems(sample):
+        if fm.get("problem"):
+            groups.setdefault(fm["problem"], []).append((str(fm["date"]), fm["id"]))
+    assert groups
+    for name, incidents in groups.items():
+        slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+        page = (sample / f"site/problems/{slug}/index.html").read_text()
+        order = re.findall(r'<h2 id="[^"]*"><a href="[^"]*">(INC-\d{4}-\d{3})</a>', page)
+        assert order == [i for _, i in sorted(incidents)]
+
+
+RECUR = textwrap.dedent("""\
+    ---
+    id: {id}
+    title: Cache errors
+    date: {day}
+    severity: SEV3
+    services: [cache]
+    tags: [{tags}]
+    {extra}
+    times:
+      started: "10:00"
+      resolved: "10:30"
+    ---
+
+    ## Summary
+
+    x
+
+    ## Impact
+
+    x
+
+    ## Root Cause
+
+    x
+    """)
+
+
+def test_possible_recurrences(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    specs = [("INC-2024-001", "2024-01-10", "redis, memory", ""),
+             ("INC-2024-002", "2024-02-01", "redis", ""),                           # recurrence of 001
+             ("INC-2024-003", "2024-02-20", "redis", "related: [INC-2024-002]"),    # linked: not listed with 002
+             ("INC-2024-004", "2024-12-01", "redis", ""),                           # outside the 90-day window
+             ("INC-2024-005", "2024-02-05", "network", "")]                         # no shared tag
+    for pid, day, tags, extra in specs:
+        (docs / f"{pid}.md").write_text(RECUR.format(id=pid, day=day, tags=tags, extra=extra))
+    (tmp_path / "mkdocs.yml").write_text("site_name: t\ntheme: material\nplugins:\n  - search\n  - pmkb\n")
+    assert build(tmp_path).returncode == 0
+    page = (tmp_path / "site/problems/index.html").read_text()
+    table = page.split("Possible recurrences", 1)[1]
+    pairs = set(re.findall(r">(INC-2024-\d{3})</a>[^<]*</td><td><a[^>]*>(INC-2024-\d{3})</a>", table))
+    assert pairs == {("INC-2024-001", "INC-2024-002"), ("INC-2024-001", "INC-2024-003")}
+
+
+def test_overdue_policy_raises_old_major_items(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    item = "action_items:\n  - action: Fix it.\n    owner: Ana Silva\n    due: {due}\n    kind: prevent\n"
+    for pid, sev, due in [("INC-2024-001", "SEV2", "2024-05-01"), ("INC-2024-002", "SEV2", "2024-06-20"),
+                          ("INC-2024-003", "SEV3", "2024-01-01")]:
+        (docs / f"{pid}.md").write_text(RECUR.format(id=pid, day="2024-01-01", tags="x", extra=item.format(due=due))
+                                        .replace("severity: SEV3", f"severity: {sev}").replace("    action_items", "action_items"))
+    (tmp_path / "mkdocs.yml").write_text(textwrap.dedent("""\
+        site_name: t
+        plugins:
+          - pmkb:
+              as_of: 2024-07-01
+              rules: {missing-section: off, missing-field: off}
+              overdue_policy:
+                - {severities: [SEV1, SEV2], days: 30, level: error}
+        """))
+    proc = subprocess.run([sys.executable, "-m", "pmkb", "check", "--format", "json"], cwd=tmp_path,
+                          capture_output=True, text=True)
+    levels = {Path(d["path"]).stem: d["severity"] for d in json.loads(proc.stdout)["diagnostics"]
+              if d["rule"] == "action-item-overdue"}
+    assert levels == {"INC-2024-001": "error", "INC-2024-002": "notice", "INC-2024-003": "notice"}
+    assert proc.returncode == 1
+    strict_without_policy = subprocess.run([sys.executable, "-m", "pmkb", "check", "--strict", "--as-of", "2030-01-01"],
+                                           cwd=REPO_ROOT, capture_output=True, text=True)
+    assert strict_without_policy.returncode == 0  # time passing alone never fails --strict
+
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_serve_rebuild_reparses_only_the_edited_file(tmp_path, monkeypatch):
+    """The plugin instance that `mkdocs serve` keeps: a second build after one edit re-parses one file."""
+    import logging
+
+    from mkdocs.config import load_config
+    from mkdocs.structure.files import get_files
+
+    import pmkb.core.kb as kb
+
+    root = copy_sample(tmp_path)
+    calls: list[str] = []
+    real = kb.check_file
+    monkeypatch.setattr(kb, "check_file", lambda *a, **k: calls.append(a[2]) or real(*a, **k))
+    logging.getLogger("mkdocs").setLevel(logging.CRITICAL)
+    cfg = load_config(str(root / "mkdocs.yml"))
+    cfg.plugins.on_startup(command="serve", dirty=False)
+    plugin = cfg.plugins["pmkb"]
+
+    def rebuild():
+        c = load_config(str(root / "mkdocs.yml"))
+        c.plugins = cfg.plugins
+        c = cfg.plugins.on_config(c)
+        return plugin.on_files(get_files(c), config=c)
+
+    rebuild()
+    assert len(calls) == len(sample_postmortems(root))
+    calls.clear()
+    md = next((root / "postmortems").rglob("INC-2025-003-*.md"))
+    md.write_text(md.read_text().replace("title: ", "title: Edited ", 1))
+    files = rebuild()
+    assert calls == [md.relative_to(root).as_posix()]
+    incidents = files.get_file_from_path("incidents/index.md").content_string
+    assert plugin.site.unstash(incidents).count("Edited ") == 1
