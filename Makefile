@@ -38,6 +38,7 @@ test: $(STAMP) browser
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
+	$(BIN)/python benchmarks/blame_speed.py --sentences 10000
 	$(BIN)/python benchmarks/run.py --sizes 1000 10000 --build 1000 5000
 
 clean:

@@ -321,3 +321,16 @@ def test_serve_rebuilds_an_edited_postmortem(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_material_tags_plugin_shows_postmortem_tags(tmp_path):
+    root = copy_sample(tmp_path)
+    cfg = yaml.safe_load((root / "mkdocs.yml").read_text())
+    cfg["plugins"].insert(1, "tags")
+    (root / "mkdocs.yml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    proc = build(root, "--strict")
+    assert proc.returncode == 0, proc.stderr
+    md, fm = sample_postmortems(root)[0]
+    page = text_of(page_for(root, md))
+    tags = re.findall(r'class="md-tag[^"]*"[^>]*>([^<]+)<', page)
+    assert {t.strip() for t in tags} >= set(fm["tags"])
