@@ -42,8 +42,17 @@ def front_matter(path: Path) -> dict:
     return yaml.safe_load(text.split("---", 2)[1])
 
 
-def sample_postmortems(root: Path) -> list[tuple[Path, dict]]:
-    return [(p, front_matter(p)) for p in sorted((root / "postmortems").rglob("*.md")) if p.name != "index.md"]
+def sample_postmortems(root: Path, edition: str | None = None) -> list[tuple[Path, dict]]:
+    """The sample's postmortems with their front matter; with `edition`, only those it shows."""
+    allowed = {None: {"public", "internal", "restricted"}, "restricted": {"public", "internal", "restricted"},
+               "internal": {"public", "internal"}, "public": {"public"}}[edition]
+    return [(p, fm) for p in sorted((root / "postmortems").rglob("*.md")) if p.name != "index.md"
+            for fm in [front_matter(p)] if fm.get("visibility", "internal") in allowed]
+
+
+def site_postmortems(root: Path) -> list[tuple[Path, dict]]:
+    """What the default (internal) edition of the sample site shows."""
+    return sample_postmortems(root, "internal")
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):

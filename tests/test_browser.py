@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from sitetools import build, copy_sample, front_matter, sample_postmortems, serve
+from sitetools import build, copy_sample, front_matter, site_postmortems, serve
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -78,7 +78,7 @@ def test_search_finds_a_postmortem_and_opens_it(site, browser, tmp_path):
 
 
 def test_index_table_filters_by_severity_and_sorts(site, browser, tmp_path):
-    pms = sample_postmortems(site)
+    pms = site_postmortems(site)
     sev2 = {fm["id"] for _, fm in pms if str(fm["severity"]).upper() in ("SEV2", "P2")}
     with serve(site / "site") as base:
         page = browser.new_page(viewport={"width": 1280, "height": 900})

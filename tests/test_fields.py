@@ -207,6 +207,16 @@ CASES = [
          at="INC-2023-999", good=edit("related: []", "related: INC-2024-002")),
     Case("related-self", "PM503", edit("related: []", "related: [INC-2024-002, INC-2024-001]"), [(37, 25)],
          "warning", at="INC-2024-001]", good=edit("related: []", "related: [INC-2024-002]")),
+    # ---- PM7xx editions -------------------------------------------------------------------------
+    Case("public-names-person", "PM701",
+         edit("status: published", "status: published\nvisibility: public", "About 1,200 customers could not complete a purchase.", "About 1,200 customers could not complete a purchase. Thanks to Ana Silva."),
+         [(47, 64)], "warning", at="Thanks to Ana Silva",
+         good=edit("status: published", "status: published\nvisibility: public", "About 1,200 customers could not complete a purchase.",
+                   "About 1,200 customers could not complete a purchase.\n<!-- pmkb:internal -->\nThanks to Ana Silva.\n<!-- pmkb:end -->")),
+    Case("public-names-customer", "PM702",
+         edit("status: published", "status: published\nvisibility: public", "About 1,200 customers could not complete a purchase.", "About 1,200 customers could not complete a purchase. Globex saw errors."),
+         [(47, 54)], "warning", at="Globex saw", options={"customers": ["Globex"]},
+         good=edit("status: published", "status: published\nvisibility: public", "About 1,200 customers could not complete a purchase.", "About 1,200 customers could not complete a purchase. One customer saw errors.")),
     # ---- PM9xx suppressions ------------------------------------------------------------------
     Case("unused-disable", "PM901", edit("\n## Summary\n", "\n<!-- pmkb-disable-next-line unknown-key -->\n## Summary\n"),
          [(40, 1)], "warning", at="pmkb-disable-next-line",

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sitetools import ENV, REPO, build, copy_sample, front_matter, sample_postmortems
+from sitetools import ENV, REPO, build, copy_sample, front_matter, site_postmortems
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +48,7 @@ def visible(html_text: str) -> str:
 
 # ---------------------------------------------------------------- pages --
 def test_every_postmortem_page_has_card_times_timeline_and_actions(sample):
-    for md, fm in sample_postmortems(sample):
+    for md, fm in site_postmortems(sample):
         page = text_of(page_for(sample, md))
         assert f'data-pmkb-id="{fm["id"]}"' in page
         sev = str(fm["severity"]).upper().replace("P", "SEV")
@@ -92,7 +92,7 @@ def test_derived_times_and_targets_match_the_front_matter(sample):
 
 def test_overdue_badge_follows_as_of(sample):
     as_of = date(2025, 6, 30)
-    for md, fm in sample_postmortems(sample):
+    for md, fm in site_postmortems(sample):
         page = text_of(page_for(sample, md))
         expected = sum(1 for a in fm.get("action_items") or []
                        if a.get("due") and date.fromisoformat(str(a["due"])) < as_of
@@ -101,7 +101,7 @@ def test_overdue_badge_follows_as_of(sample):
 
 
 def test_related_links_go_both_ways(sample):
-    pms = sample_postmortems(sample)
+    pms = site_postmortems(sample)
     urls = {fm["id"]: page_for(sample, md) for md, fm in pms}
     pairs = [(fm["id"], r) for _, fm in pms for r in fm.get("related") or []]
     assert pairs, "the sample needs related links"
@@ -111,7 +111,7 @@ def test_related_links_go_both_ways(sample):
 
 
 def test_index_pages_list_what_they_should(sample):
-    pms = sample_postmortems(sample)
+    pms = site_postmortems(sample)
     incidents = text_of(sample / "site/incidents/index.html")
     for _, fm in pms:
         assert f">{fm['id']}</a>" in incidents
@@ -134,14 +134,14 @@ def test_index_table_works_without_javascript(sample):
     page = text_of(sample / "site/incidents/index.html")
     table = page.split("<table data-pmkb-table>", 1)[1].split("</table>", 1)[0]
     rows = re.findall(r"<tr data-severity=\"(SEV\d)\" data-services=\"([^\"]*)\" data-year=\"(\d{4})\" data-status=\"([\w-]+)\"", table)
-    assert len(rows) == len(sample_postmortems(sample))
+    assert len(rows) == len(site_postmortems(sample))
     assert "hidden" not in table  # nothing hidden until the script runs
     assert 'src="../assets/pmkb/pmkb.js"' in page or "assets/pmkb/pmkb.js" in page
 
 
 def test_search_index_finds_id_title_service_tag_and_prose(sample):
     index = json.loads(text_of(sample / "site/search/search_index.json"))
-    md, fm = sample_postmortems(sample)[0]
+    md, fm = site_postmortems(sample)[0]
     url = str(md.relative_to(sample / "postmortems").with_suffix("")) + "/"
     docs = [d for d in index["docs"] if d["location"].split("#")[0] == url]
     blob = " ".join(d["title"] + " " + d["text"] for d in docs)
@@ -330,7 +330,7 @@ def test_material_tags_plugin_shows_postmortem_tags(tmp_path):
     (root / "mkdocs.yml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     proc = build(root, "--strict")
     assert proc.returncode == 0, proc.stderr
-    md, fm = sample_postmortems(root)[0]
+    md, fm = site_postmortems(root)[0]
     page = text_of(page_for(root, md))
     tags = re.findall(r'class="md-tag[^"]*"[^>]*>([^<]+)<', page)
     assert {t.strip() for t in tags} >= set(fm["tags"])

@@ -22,6 +22,19 @@ config_option = click.option(
     "-f", "--config-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
     help="The site's mkdocs.yml (default: ./mkdocs.yml).",
 )
+edition_option = click.option(
+    "--edition", type=click.Choice(["public", "internal", "restricted"]), default=None,
+    help="Which postmortems and passages count (default: the configured edition, else internal).",
+)
+
+
+def edition_postmortems(result, cfg: Config, edition: str | None):
+    """The postmortems an edition shows, as the site shows them, so CLI and site agree."""
+    from .core.blame import people_index
+    from .core.editions import apply_edition
+
+    chosen = edition or cfg.options.get("edition") or "internal"
+    return apply_edition(result.kb.valid, chosen, people_index(result.kb.valid, cfg.people))
 
 
 def load_config(config_file: Path | None) -> Config:
@@ -98,7 +111,8 @@ def check(paths, config_file, fmt, strict, as_of, color, changed_since, workers,
 @click.option("--all", "show_all", is_flag=True, help="Include done and wont-do items (default: open and in progress).")
 @click.option("--as-of", "as_of", default=None, metavar="YYYY-MM-DD", help="The date that decides what is overdue.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "csv"]), default="text", show_default=True)
-def actions(config_file, owner, service, overdue, show_all, as_of, fmt):
+@edition_option
+def actions(config_file, owner, service, overdue, show_all, as_of, fmt, edition):
     """List action items across the knowledge base (open and in progress by default)."""
     import json
 
@@ -106,7 +120,7 @@ def actions(config_file, owner, service, overdue, show_all, as_of, fmt):
 
     cfg = load_config(config_file)
     result = run_check(cfg, as_of=_parse_as_of(as_of))
-    rows = select(action_rows(result.kb.valid, result.kb.as_of), owner=owner, service=service, overdue=overdue,
+    rows = select(action_rows(edition_postmortems(result, cfg, edition), result.kb.as_of), owner=owner, service=service, overdue=overdue,
                   status=None if show_all or overdue else ("open", "in-progress"))
     if fmt == "json":
         click.echo(json.dumps({"as_of": result.kb.as_of.isoformat(), "action_items": [r.as_dict() for r in rows]},
@@ -127,7 +141,8 @@ def actions(config_file, owner, service, overdue, show_all, as_of, fmt):
 @config_option
 @click.option("--as-of", "as_of", default=None, metavar="YYYY-MM-DD", help="The date that decides what is overdue.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def stats(config_file, as_of, fmt):
+@edition_option
+def stats(config_file, as_of, fmt, edition):
     """Incident metrics: MTTD, MTTA, MTTM, MTTR, target compliance, MTBF, action items."""
     import json
 
@@ -136,7 +151,7 @@ def stats(config_file, as_of, fmt):
 
     cfg = load_config(config_file)
     result = run_check(cfg, as_of=_parse_as_of(as_of))
-    st = compute(result.kb.valid, cfg, result.kb.as_of)
+    st = compute(edition_postmortems(result, cfg, edition), cfg, result.kb.as_of)
     if fmt == "json":
         click.echo(json.dumps(st, indent=2, ensure_ascii=False))
         return

@@ -22,6 +22,7 @@ from mkdocs.plugins import BasePlugin, event_priority, get_plugin_logger
 from mkdocs.structure.files import File, Files, InclusionLevel
 
 from .core.config import Config, ConfigError
+from .core.editions import EDITIONS
 from .core.kb import MARKDOWN_SUFFIXES, CheckResult, ParseCache, RelativeTo, is_excluded
 from .core.kb import check as run_check
 from .sanitize import clean_html
@@ -62,6 +63,7 @@ class PmkbConfig(base.Config):
     cache_dir = c.Optional(c.Type(str))
     per_page = c.Type(int, default=500)
     latest = c.Type(int, default=10)
+    customers = c.ListOfItems(c.Type(str), default=[])
 
 
 class PmkbPlugin(BasePlugin[PmkbConfig]):
@@ -129,17 +131,28 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
             msg = f"{d.path}:{d.span.line}:{d.span.column}: {d.rule} [{d.code}] {d.message}"
             {"error": log.error, "warning": log.warning}.get(d.severity, log.debug if self.command == "serve" else log.info)(msg)
 
+        edition = self.config.edition or "internal"
+        if edition not in EDITIONS:
+            raise PluginError(f"pmkb configuration: 'edition': {edition!r} is not one of {', '.join(EDITIONS)}")
         self.site = SiteBuilder(self.result, self.core, use_directory_urls=config.use_directory_urls,
-                                site_name=config.site_name, stash=True)
-        by_rel = {pm.rel_path: pm for pm in self.result.kb.valid}
+                                site_name=config.site_name, stash=True, edition=edition)
+        by_rel = {pm.rel_path: pm for pm in self.result.kb.postmortems}
         self.by_src = {}
         full_nav = self.config.nav == "full"
-        for _, rel, f in found:
+        kept = []
+        for item in found:
+            _, rel, f = item
             pm = by_rel.get(rel)
-            if pm is not None:
+            # a postmortem outside this edition leaves no trace: no page, no search entry, no sitemap line
+            if pm is None or (pm.fatal and edition == "public") or (not pm.fatal and not self.site.includes(pm)):
+                files.remove(f)
+                continue
+            kept.append(item)
+            if not pm.fatal:
                 self.by_src[f.src_uri] = pm
             if not full_nav:
                 f.inclusion = InclusionLevel.NOT_IN_NAV
+        found = kept
 
         self._replace_unreadable(files, found, config)
         self.nav_pages: list[Page] = []
@@ -211,7 +224,10 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         for key in ("tags", "services", "authors"):
             if isinstance(page.meta.get(key), list):
                 page.meta[key] = [safe_title(str(v)) for v in page.meta[key]]
-        return self.site.postmortem_header(pm) + f"\n{PROSE_MARK}\n\n" + markdown
+        if self.site.public:
+            for key in ("authors", "roles", "impact", "action_items", "timeline"):
+                page.meta.pop(key, None)
+        return self.site.postmortem_header(pm) + f"\n{PROSE_MARK}\n\n" + self.site.prose(pm, markdown)
 
     # After Material's search has indexed the page: the stashed tables and charts go back in.
     @event_priority(-100)

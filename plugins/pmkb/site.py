@@ -21,6 +21,8 @@ from .core.actions import ActionRow, action_rows, csv_text, select
 from .core.exports import postmortems_json
 from .core.kb import CheckResult
 from .core.metrics import LABELS, postmortem_metrics, stats
+from .core.blame import people_index
+from .core.editions import apply_edition, includes
 from .core.recurrence import possible_recurrences, problems
 from .core.model import TIME_KEYS, Postmortem
 from .core.urls import page_url, relative_url, slug
@@ -55,7 +57,7 @@ class Group:
 
 class SiteBuilder:
     def __init__(self, result: CheckResult, cfg: Config, *, use_directory_urls: bool = True,
-                 site_name: str = "Postmortems", stash: bool = False):
+                 site_name: str = "Postmortems", stash: bool = False, edition: str | None = None):
         self.result = result
         self.kb = result.kb
         self.cfg = cfg
@@ -74,10 +76,22 @@ class SiteBuilder:
         self._urls: dict[str, str] = {}
         self._links: dict[str, dict[str, str]] = {}
         self._rows: dict[tuple, object] = {}
-        self.pms = sorted(self.kb.valid, key=lambda p: (p.date or date.min, p.id or ""), reverse=True)
+        self.edition = edition or cfg.options.get("edition") or "internal"
+        self.public = self.edition == "public"
+        self.people = people_index(self.kb.valid, cfg.people)
+        chosen = apply_edition(self.kb.valid, self.edition, self.people)
+        self.pms = sorted(chosen, key=lambda p: (p.date or date.min, p.id or ""), reverse=True)
+        self.by_id = {pm.id: pm for pm in self.pms if pm.id}
+        self.excluded_ids = {pm.id for pm in self.kb.valid if pm.id and pm.id not in self.by_id}
+        back: dict[str, set[str]] = defaultdict(set)
+        for pm in self.pms:
+            for rid in pm.related:
+                if rid in self.by_id and pm.id and rid != pm.id:
+                    back[rid].add(pm.id)
+        self.backlinks = {k: sorted(v) for k, v in back.items()}
         self.errors = defaultdict(list)
         for d in result.diagnostics:
-            if d.severity == "error":
+            if d.severity == "error" and not self.public:  # messages can quote names
                 self.errors[d.path].append(d)
         self.groups = self._groups()
 
@@ -211,9 +225,16 @@ class SiteBuilder:
         }
 
     # ---- pages ----------------------------------------------------------------
+    def includes(self, pm: Postmortem) -> bool:
+        return includes(pm, self.edition)
+
+    def view(self, pm: Postmortem) -> Postmortem:
+        """The edition's view of a postmortem (for the public edition, one without people)."""
+        return self.by_id.get(pm.id, pm) if pm.id else pm
+
     def pages(self) -> list[Page]:
-        pages = [self._home(), *self._incident_pages(), *self._action_pages(), self._metrics_page(),
-                 *self._problem_pages()]
+        actions = [] if self.public else self._action_pages()  # rollups by owner name people
+        pages = [self._home(), *self._incident_pages(), *actions, self._metrics_page(), *self._problem_pages()]
         titles = {"severity": "By severity", "service": "By service", "tag": "By tag", "year": "By year"}
         folders = {"severity": "severities", "service": "services", "tag": "tags", "year": "years"}
         for kind, groups in self.groups.items():
@@ -244,7 +265,7 @@ class SiteBuilder:
             by_year=[(g.label, link(g.src), len(g.postmortems)) for g in self.groups["year"]],
             by_status=[(s, sum(1 for pm in self.pms if pm.status == s)) for s in ("published", "in-review", "draft")],
             services=len(self.groups["service"]),
-            open_items=open_items, overdue=overdue,
+            open_items=open_items, overdue=overdue, public=self.public,
             links={"all": link(self.path("incidents", "index.md")),
                    "severities": link(self.path("severities", "index.md")),
                    "services": link(self.path("services", "index.md")),
@@ -393,7 +414,7 @@ class SiteBuilder:
                                     ("overdue", "pmkb-overdue-bar", [v[1] for _, v in shown])])
         md = self.env.get_template("metrics.md.j2").render(
             stats=st, severities=sevs, per_month_chart=per_month, mttr_chart=mttr, owner_chart=owner_chart,
-            owners=[(o, v[0], v[1]) for o, v in top],
+            owners=[] if self.public else [(o, v[0], v[1]) for o, v in top], public=self.public,
             by_severity=[(k, link(self.group_src("severity", k)) if self.group_src("severity", k) else "", v)
                          for k, v in st["by_severity"].items()],
             by_service=[(k, link(self.group_src("service", k)), v) for k, v in st["by_service"].items()],
@@ -443,6 +464,13 @@ class SiteBuilder:
         return self.path("problems", f"{slug(name)}.md")
 
     # ---- exports -------------------------------------------------------------------
+    def prose(self, pm: Postmortem, markdown: str) -> str:
+        """The author's prose as this edition may show it."""
+        from .core.editions import public_body, redact_ids, strip_marked
+
+        text = public_body(markdown, self.people) if self.public else strip_marked(markdown, self.edition)
+        return redact_ids(text, self.excluded_ids)
+
     def exports(self) -> dict[str, str]:
         site_url = lambda pm: self.url(self.pm_src(pm))  # noqa: E731 - site-relative URL
         return {
@@ -452,6 +480,7 @@ class SiteBuilder:
 
     # ---- the postmortem page ------------------------------------------------------
     def postmortem_header(self, pm: Postmortem) -> str:
+        pm = self.view(pm)
         src = self.pm_src(pm)
         link = self.linker(src)
         m = postmortem_metrics(pm, self.cfg)
@@ -468,7 +497,7 @@ class SiteBuilder:
             })
         timeline = _timeline_view(pm)
         related = [self._ref(rid, link) for rid in pm.related]
-        backlinks = [self._ref(rid, link) for rid in self.kb.backlinks.get(pm.id or "", []) if rid not in pm.related]
+        backlinks = [self._ref(rid, link) for rid in self.backlinks.get(pm.id or "", []) if rid not in pm.related]
         siblings = []
         if pm.problem:
             siblings = [self._ref(p.id, link) for p in self.pms if p.problem == pm.problem and p.id != pm.id]
@@ -486,11 +515,11 @@ class SiteBuilder:
             severity_href=link(self.group_src("severity", pm.severity)) if pm.severity else "",
             duration=format_minutes(m.ttr if m.ttr is not None else pm.duration_minutes)
             if (m.ttr is not None or pm.duration_minutes is not None) else "",
-            currency=self.cfg.currency, as_of=self.as_of.isoformat(),
+            currency=self.cfg.currency, as_of=self.as_of.isoformat(), public=self.public,
         )
 
     def _ref(self, rid: str, link) -> dict:
-        target = self.kb.by_id.get(rid)
+        target = self.by_id.get(rid)
         if target is None or target.fatal:
             return {"id": rid, "title": "", "href": "", "date": ""}
         return {"id": rid, "title": target.title or "", "href": link(self.pm_src(target)),

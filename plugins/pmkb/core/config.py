@@ -181,6 +181,10 @@ class Config:
 
         cfg.blame_settings = settings_from_config(blame)
         cfg.people = tuple(_str_list(opts, "people"))
+        _str_list(opts, "customers")
+        edition = opts.get("edition")
+        if edition is not None and edition not in ("public", "internal", "restricted"):
+            raise ConfigError("edition", f"{edition!r} is not one of public, internal, restricted")
         as_of = opts.get("as_of")
         if as_of not in (None, ""):
             try:
@@ -244,7 +248,7 @@ _OPTION_KEYS = {
     "postmortems_dir", "exclude", "timezone", "id_prefix", "currency", "severities", "required",
     "status_levels", "rules", "blame", "people", "as_of", "max_file_size", "templates_dir",
     "nav", "nav_title", "pages_dir", "edition", "recurrence_window_days", "overdue_policy",
-    "workers", "cache_dir", "per_page", "latest",
+    "workers", "cache_dir", "per_page", "latest", "customers",
 }
 
 

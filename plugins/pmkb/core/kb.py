@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from .blame import check_blame_file, check_blame_kb, settings_for
+from .blame import PeopleIndex, check_blame_file, check_blame_kb, settings_for
+from .editions import check_public
 from .config import Config
 from .findings import Findings
 from .model import Diagnostic, Postmortem
@@ -125,6 +126,8 @@ def check_file(abs_path: Path, rel: str, display: str, cfg: Config, as_of: date,
         check_template(pm, f, cfg)
         check_actions(pm, f, cfg, as_of)
         check_blame_file(pm, f, settings_for(cfg), cfg.people)
+        if pm.visibility == "public":
+            check_public(pm, f, PeopleIndex(sorted(pm.people | set(cfg.people))), tuple(cfg.options.get("customers") or ()))
     return pm, f.items
 
 

@@ -38,6 +38,7 @@ FAMILIES = {
     "PM4": "action items",
     "PM5": "knowledge base",
     "PM6": "blame language",
+    "PM7": "editions",
     "PM9": "suppressions",
 }
 
@@ -147,6 +148,15 @@ _RULES = [
          "A person's name or @handle in Root Cause, Contributing Factors or Five Whys.",
          "Root-cause analysis is about the system; names there read as blame whatever the intent.",
          "Priya pushed the config without review.", "The config was pushed through a path without review."),
+    # ---- editions ---------------------------------------------------------------
+    Rule("PM701", "public-names-person", "warning",
+         "A public postmortem names a person outside a marked internal passage.",
+         "The public edition replaces known names, but a name the knowledge base does not know would "
+         "be published. Refer to roles, or wrap the passage in <!-- pmkb:internal --> ... <!-- pmkb:end -->.",
+         "Thanks to Priya Raman for the fix.", "Thanks to the database on-call for the fix."),
+    Rule("PM702", "public-names-customer", "warning",
+         "A public postmortem names a customer (config `customers`) outside a marked internal passage.",
+         "", "Acme Corp saw errors.", "Two enterprise customers saw errors."),
     # ---- suppressions -------------------------------------------------------
     Rule("PM901", "unused-suppression", "warning", "A pmkb-disable comment silences nothing.", "", "", ""),
     Rule("PM902", "unknown-rule", "warning", "A suppression comment names a rule that does not exist.", "", "", ""),
