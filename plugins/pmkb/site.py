@@ -19,7 +19,7 @@ from .core.durations import format_minutes
 from .charts import line, months_between, stacked_bars
 from .core.actions import ActionRow, action_rows, csv_text, select
 from .core.exports import postmortems_json
-from .core.kb import CheckResult
+from .core.kb import CheckResult, backlinks
 from .core.metrics import LABELS, postmortem_metrics, stats
 from .core.blame import people_index
 from .core.editions import apply_edition, includes
@@ -83,12 +83,7 @@ class SiteBuilder:
         self.pms = sorted(chosen, key=lambda p: (p.date or date.min, p.id or ""), reverse=True)
         self.by_id = {pm.id: pm for pm in self.pms if pm.id}
         self.excluded_ids = {pm.id for pm in self.kb.valid if pm.id and pm.id not in self.by_id}
-        back: dict[str, set[str]] = defaultdict(set)
-        for pm in self.pms:
-            for rid in pm.related:
-                if rid in self.by_id and pm.id and rid != pm.id:
-                    back[rid].add(pm.id)
-        self.backlinks = {k: sorted(v) for k, v in back.items()}
+        self.backlinks = backlinks(self.pms, self.by_id)
         self.errors = defaultdict(list)
         for d in result.diagnostics:
             if d.severity == "error" and not self.public:  # messages can quote names

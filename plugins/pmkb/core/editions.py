@@ -76,23 +76,29 @@ def redact_names(text: str, people, find_names=None) -> str:
 
 def public_view(pm: Postmortem, people) -> Postmortem:
     """A copy with what a public reader may see: no people, no revenue, no internal links."""
-    v = copy.copy(pm)
+    v = rewrite_texts(pm, lambda text: redact_names(text, people))
     v.authors = []
     v.roles = {}
-    v.impact = copy.copy(pm.impact)
     v.impact.revenue = None
-    if v.impact.description:
-        v.impact.description = redact_names(v.impact.description, people)
-    v.timeline = [copy.copy(e) for e in pm.timeline]
-    for e in v.timeline:
-        e.event = redact_names(e.event, people)
-    v.action_items = [copy.copy(a) for a in pm.action_items]
     for a in v.action_items:
         a.owner = None
-        a.action = redact_names(a.action, people)
         a.ticket = None  # trackers are internal
-    v.title = redact_names(pm.title, people) if pm.title else pm.title
     v.front_matter = {k: val for k, val in pm.front_matter.items() if k not in ("authors", "roles")}
+    return v
+
+
+def rewrite_texts(pm: Postmortem, fn) -> Postmortem:
+    """A copy whose title, impact description, timeline events and actions went through fn."""
+    v = copy.copy(pm)
+    v.title = fn(pm.title) if pm.title else pm.title
+    v.impact = copy.copy(pm.impact)
+    v.impact.description = fn(pm.impact.description) if pm.impact.description else pm.impact.description
+    v.timeline = [copy.copy(e) for e in pm.timeline]
+    for e in v.timeline:
+        e.event = fn(e.event)
+    v.action_items = [copy.copy(a) for a in pm.action_items]
+    for a in v.action_items:
+        a.action = fn(a.action)
     return v
 
 
@@ -130,17 +136,8 @@ def _mentions(text: str, excluded: set[str]) -> bool:
 
 
 def _withhold(pm: Postmortem, ids: set[str], excluded: set[str]) -> Postmortem:
-    v = copy.copy(pm)
+    v = rewrite_texts(pm, lambda text: redact_ids(text, excluded))
     v.related = [r for r in pm.related if r in ids]
-    v.title = redact_ids(pm.title, excluded) if pm.title else pm.title
-    v.impact = copy.copy(pm.impact)
-    v.impact.description = redact_ids(pm.impact.description, excluded) if pm.impact.description else None
-    v.timeline = [copy.copy(e) for e in pm.timeline]
-    for e in v.timeline:
-        e.event = redact_ids(e.event, excluded)
-    v.action_items = [copy.copy(a) for a in pm.action_items]
-    for a in v.action_items:
-        a.action = redact_ids(a.action, excluded)
     return v
 
 

@@ -38,17 +38,22 @@ class KnowledgeBase:
         for pm in self.postmortems:
             if pm.id and pm.id not in self.by_id:
                 self.by_id[pm.id] = pm
-        back: dict[str, list[str]] = defaultdict(list)
-        for pm in self.postmortems:
-            for rid in pm.related:
-                if rid in self.by_id and pm.id and rid != pm.id:
-                    back[rid].append(pm.id)
-        self.backlinks = {k: sorted(set(v)) for k, v in back.items()}
+        self.backlinks = backlinks(self.postmortems, self.by_id)
 
     @property
     def valid(self) -> list[Postmortem]:
         """Postmortems whose front matter could be read."""
         return [pm for pm in self.postmortems if not pm.fatal]
+
+
+def backlinks(pms: list[Postmortem], by_id: dict[str, Postmortem]) -> dict[str, list[str]]:
+    """id -> the ids of the postmortems whose `related` names it."""
+    back: dict[str, set[str]] = defaultdict(set)
+    for pm in pms:
+        for rid in pm.related:
+            if rid in by_id and pm.id and rid != pm.id:
+                back[rid].add(pm.id)
+    return {k: sorted(v) for k, v in back.items()}
 
 
 @dataclass

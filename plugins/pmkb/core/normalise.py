@@ -199,17 +199,22 @@ def normalise(pm: Postmortem, raw: dict, f: Findings, cfg: Config) -> None:
     _action_items(pm, fm, f, sp)
 
 
+def _container(fm, name: str, typ: type, f, sp, message: str):
+    """(key as written, value) of a mapping or list field; None when absent or of the wrong type."""
+    entry = fm.get(name)
+    if entry is None or entry[1] is None:
+        return None
+    if not isinstance(entry[1], typ):
+        f.add("invalid-type", sp(name), message)
+        return None
+    return entry
+
+
 def _roles(pm, fm, f, sp):
-    entry = fm.get("roles")
+    entry = _container(fm, "roles", dict, f, sp, "roles must map role names to people (incident_commander: ...)")
     if entry is None:
         return
     k, v = entry
-    if v is None:
-        return
-    if not isinstance(v, dict):
-        f.add("invalid-type", sp("roles"), "roles must map role names to people",
-              "e.g. roles:\n  incident_commander: Hannah Lindqvist")
-        return
     for rk, (written, person) in _mapping_keys(v, ROLE_ALIASES, ROLE_KEYS).items():
         if rk not in ROLE_KEYS:
             _unknown(f, pm, (k, written), written, ROLE_KEYS)
@@ -223,15 +228,11 @@ def _roles(pm, fm, f, sp):
 
 
 def _times(pm, fm, f, cfg, sp):
-    entry = fm.get("times")
+    entry = _container(fm, "times", dict, f, sp,
+                       "times must be a mapping of started, detected, acknowledged, mitigated, resolved")
     if entry is None:
         return
     k, v = entry
-    if v is None:
-        return
-    if not isinstance(v, dict):
-        f.add("invalid-type", sp("times"), "times must be a mapping of started, detected, acknowledged, mitigated, resolved")
-        return
     tz = cfg.tz
     written_of = {}
     for tk, (written, raw) in _mapping_keys(v, TIME_ALIASES, TIME_KEYS).items():
@@ -280,13 +281,11 @@ def _duration(pm, fm, f, sp):
 
 
 def _impact(pm, fm, f, sp):
-    entry = fm.get("impact")
-    if entry is None or entry[1] is None:
+    entry = _container(fm, "impact", dict, f, sp,
+                       "impact must be a mapping (users_affected, revenue, data_loss, description)")
+    if entry is None:
         return
     k, v = entry
-    if not isinstance(v, dict):
-        f.add("invalid-type", sp("impact"), "impact must be a mapping (users_affected, revenue, data_loss, description)")
-        return
     known = ("users_affected", "revenue", "data_loss", "description")
     imp = Impact()
     for ik, (written, raw) in _mapping_keys(v, {}, known).items():
@@ -315,13 +314,10 @@ def _impact(pm, fm, f, sp):
 
 
 def _timeline(pm, fm, f, cfg, sp):
-    entry = fm.get("timeline")
-    if entry is None or entry[1] is None:
+    entry = _container(fm, "timeline", list, f, sp, "timeline must be a list of {time, event}")
+    if entry is None:
         return
     k, v = entry
-    if not isinstance(v, list):
-        f.add("invalid-type", sp("timeline"), "timeline must be a list of {time, event}")
-        return
     last = None
     for i, item in enumerate(v):
         if not isinstance(item, dict):
@@ -360,13 +356,10 @@ def _timeline(pm, fm, f, cfg, sp):
 
 
 def _action_items(pm, fm, f, sp):
-    entry = fm.get("action_items")
-    if entry is None or entry[1] is None:
+    entry = _container(fm, "action_items", list, f, sp, "action_items must be a list")
+    if entry is None:
         return
     k, v = entry
-    if not isinstance(v, list):
-        f.add("invalid-type", sp("action_items"), "action_items must be a list")
-        return
     known = ("id", "action", "owner", "due", "status", "kind", "ticket")
     aliases = {"title": "action", "description": "action", "assignee": "owner", "due_date": "due", "type": "kind",
                "url": "ticket", "link": "ticket", "issue": "ticket"}
