@@ -31,7 +31,7 @@ def sample(tmp_path_factory):
 def expected_items(root: Path):
     """Every action item, computed from the front matter independently of pmkb."""
     out = []
-    for md, fm in site_postmortems(root):
+    for _md, fm in site_postmortems(root):
         for n, a in enumerate(fm.get("action_items") or [], start=1):
             due = date.fromisoformat(str(a["due"])) if a.get("due") else None
             status = a.get("status", "open")

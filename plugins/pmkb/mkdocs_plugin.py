@@ -9,7 +9,6 @@ through the generated index pages.
 
 from __future__ import annotations
 
-import os
 import posixpath
 from datetime import date
 from importlib import resources

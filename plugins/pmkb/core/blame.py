@@ -38,7 +38,7 @@ PERSON_WORDS = {
     "member", "members", "architect", "architects", "programmer", "programmers", "coder", "coders", "techs",
     "technician", "technicians", "scribe", "supervisor", "director", "vp", "cto", "ops",
     "support", "marketing", "sales", "finance", "legal", "noc", "soc", "helpdesk", "devops", "sysops",
-    "approver", "requester", "requesters", "maintainer", "maintainers", "dev-team", "on-calls",
+    "requester", "requesters", "maintainer", "maintainers", "dev-team", "on-calls",
 }
 # Possessors whose "fault" is blame too, though they are rarely the subject of a failure verb
 # ("users failed to log in" describes impact, not blame).
@@ -150,7 +150,7 @@ def _head_is_person(segment: str, people) -> bool | None:
     if _is_person_token(toks, len(toks) - 1, people):
         return True
     # "the engineer watching the dashboards panicked": a person modified by a participle phrase
-    for i, tok in enumerate(toks[:-1]):
+    for i, _tok in enumerate(toks[:-1]):
         if _is_person_token(toks, i, people):
             nxt = toks[i + 1].lower()
             if nxt.endswith("ing") or nxt in ("assigned", "responsible", "tasked", "paged", "handling"):
@@ -510,7 +510,6 @@ def settings_from_config(blame_cfg: dict) -> BlameSettings:
         if t not in known_terms:
             raise ConfigError(f"blame.remove.{t}", f"unknown term (known: {', '.join(sorted(known_terms))})")
     patterns = [p for p in PATTERNS if p.term.lower() not in removed]
-    extra = []
     for rule, terms in (blame_cfg.get("terms") or {}).items():
         from .rules.registry import REGISTRY
 

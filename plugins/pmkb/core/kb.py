@@ -266,7 +266,7 @@ def _per_file(cfg, files, display, cache, as_of, workers):
     finally:
         if gc_was:
             gc.enable()
-    for (i, abs_path, _, data), result in zip(todo, done):
+    for (i, _, _, data), result in zip(todo, done):
         results[i] = result
         if cache is not None and data is not None:
             cache.put(result[0].path, data, *result)

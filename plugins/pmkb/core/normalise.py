@@ -89,7 +89,7 @@ def normalise(pm: Postmortem, raw: dict, f: Findings, cfg: Config) -> None:
     fm = _mapping_keys(raw, KEY_ALIASES, KNOWN_FIELDS, collisions)
     for written, first, canonical in collisions:
         f.add("duplicate-key", pm.span_of(written, key=True),
-              f"'{written}' and '{first}' both set '{canonical}'; only '{first}' is used", f"keep one of them")
+              f"'{written}' and '{first}' both set '{canonical}'; only '{first}' is used", "keep one of them")
     pm.front_matter = {c: v for c, (_, v) in fm.items()}
     written = {c: k for c, (k, _) in fm.items()}
 

@@ -9,7 +9,7 @@ _COLOURS = {"error": "red", "warning": "yellow", "notice": "cyan"}
 
 def render_text(result, *, color: bool = False) -> str:
     lines: list[str] = []
-    for path, diags in result.by_path().items():
+    for _path, diags in result.by_path().items():
         for d in diags:
             sev = click.style(d.severity, fg=_COLOURS[d.severity], bold=True) if color else d.severity
             loc = f"{d.path}:{d.span.line}:{d.span.column}:"

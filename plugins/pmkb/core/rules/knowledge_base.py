@@ -25,7 +25,7 @@ def check_knowledge_base(pms: list[Postmortem], findings: dict[str, Findings], c
             for pm in group:
                 others = ", ".join(p for p in paths if p != pm.path)
                 findings[pm.path].add("duplicate-id", pm.span_of("id"), f"id {pid} is also used by {others}",
-                                      f"the next free id is shown by `pmkb new --dry-run`")
+                                      "the next free id is shown by `pmkb new --dry-run`")
     for aid, group in action_ids.items():
         if len(group) > 1:
             for pm, idx in group:
