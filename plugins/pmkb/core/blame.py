@@ -118,6 +118,8 @@ def _is_person_token(tokens: list[str], i: int, people) -> bool:
         return True
     if people is not None and people.is_name_token(tok):
         return True
+    if tok in GIVEN_NAMES and i == len(tokens) - 1 and tok not in NOT_NAMES:
+        return True
     if low in PERSON_WORDS:
         if low in AMBIGUOUS:
             prev_tok = tokens[i - 1] if i > 0 else ""
@@ -465,6 +467,11 @@ def people_index(kb_pms, configured=()) -> PeopleIndex:
     return PeopleIndex(sorted(names))
 
 
+from .given_names import GIVEN_NAMES  # noqa: E402 - data
+
+# A given name the knowledge base does not know counts where a person is likely: before a verb
+# ("Dmitri pushed"), before a surname and a verb, as a possessive, or after "by".
+_LIKELY_PERSON_AFTER = re.compile(r"(?:\s+[A-Z][\w'’-]+)?(?:['’]s\b|\s+(?!and\b|or\b|of\b|in\b|on\b|at\b|to\b|for\b)[a-z])")
 _NAME_TOKEN = re.compile(r"(?<![\w.@/-])@[A-Za-z0-9][\w.-]*[A-Za-z0-9_]|(?<![\w@])[A-ZÀ-Þ][\w'’-]*")
 
 
@@ -487,6 +494,10 @@ def find_names(text: str, people: PeopleIndex):
             out.append((m.start(), end + 1 + len(best), base + " " + best))
         elif base in people.first:
             out.append((m.start(), end, base))
+        elif base in GIVEN_NAMES and (_LIKELY_PERSON_AFTER.match(text, end) or text[max(0, m.start() - 3):m.start()] == "by "):
+            after = re.match(r"\s+([A-Z][a-z][\w'’-]*)(?=\s+[a-z])", text[end:])
+            stop = end + after.end() if after else end
+            out.append((m.start(), stop, text[m.start():stop]))
     return out
 
 
