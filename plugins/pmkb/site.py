@@ -84,6 +84,10 @@ class SiteBuilder:
         self.by_id = {pm.id: pm for pm in self.pms if pm.id}
         self.excluded_ids = {pm.id for pm in self.kb.valid if pm.id and pm.id not in self.by_id}
         self.backlinks = backlinks(self.pms, self.by_id)
+        self.by_problem: dict[str, list[Postmortem]] = defaultdict(list)
+        for pm in self.pms:
+            if pm.problem:
+                self.by_problem[pm.problem].append(pm)
         self.errors = defaultdict(list)
         for d in result.diagnostics:
             if d.severity == "error" and not self.public:  # messages can quote names
@@ -495,7 +499,7 @@ class SiteBuilder:
         backlinks = [self._ref(rid, link) for rid in self.backlinks.get(pm.id or "", []) if rid not in pm.related]
         siblings = []
         if pm.problem:
-            siblings = [self._ref(p.id, link) for p in self.pms if p.problem == pm.problem and p.id != pm.id]
+            siblings = [self._ref(p.id, link) for p in self.by_problem[pm.problem] if p.id != pm.id]
         items = [{
             "id": a.id, "action": a.action, "owner": a.owner or "", "due": a.due.isoformat() if a.due else "",
             "status": a.status, "kind": a.kind or "", "ticket": a.ticket, "overdue": a.is_overdue(self.as_of),

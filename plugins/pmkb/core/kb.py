@@ -169,6 +169,16 @@ def check(
     extra = sorted(set(only or ()) - {p.resolve() for p, _ in files})
     files = list(files) + [(p, p.name) for p in extra]
     as_of = as_of or cfg.today()
+    gc_was = gc.isenabled()
+    gc.disable()  # everything built here lives to the end: cyclic GC passes would only re-walk it
+    try:
+        return _check(cfg, files, only, display, cache, as_of, workers)
+    finally:
+        if gc_was:
+            gc.enable()
+
+
+def _check(cfg, files, only, display, cache, as_of, workers) -> CheckResult:
     results = _per_file(cfg, files, display, cache, as_of, workers)
     pms = [pm for pm, _ in results]
     per_path: dict[str, Findings] = {}
@@ -256,16 +266,14 @@ def _per_file(cfg, files, display, cache, as_of, workers):
                     continue
         todo.append((i, abs_path, rel, data))
     n = default_workers(cfg, len(todo), workers)
-    gc_was = gc.isenabled()
-    gc.disable()  # thousands of small objects that live to the end: cyclic GC passes only cost time
-    try:
-        if n > 1:
-            done = _parallel(cfg, [(a, rel, d) for _, a, rel, d in todo], display, as_of, n)
-        else:
-            done = [check_file(a, rel, display(a), cfg, as_of, d) for _, a, rel, d in todo]
-    finally:
-        if gc_was:
-            gc.enable()
+    if n > 1:
+        done = _parallel(cfg, [(a, rel, d) for _, a, rel, d in todo], display, as_of, n)
+    elif cache is None:  # nothing keeps the prose: drop it as we go, as the workers do
+        named = settings_for(cfg).named_sections
+        done = [(_slim(pm, named), diags) for pm, diags in
+                (check_file(a, rel, display(a), cfg, as_of, d) for _, a, rel, d in todo)]
+    else:
+        done = [check_file(a, rel, display(a), cfg, as_of, d) for _, a, rel, d in todo]
     for (i, _, _, data), result in zip(todo, done):
         results[i] = result
         if cache is not None and data is not None:

@@ -2,8 +2,10 @@
 
 A possible recurrence is two incidents on the same service, with at least one
 tag in common, starting within `recurrence_window_days` of each other, that share
-neither a `problem` nor a `related` link. Per service the incidents are sorted once
-and only those inside the window are compared: O(n log n + pairs in the window).
+neither a `problem` nor a `related` link. Each incident is paired with the latest
+such earlier incident on each of its services, so the list grows with the number
+of incidents, not with the square of how many fall in one window. Per service the
+incidents are sorted once and scanned backwards only inside the window.
 """
 
 from __future__ import annotations
@@ -57,12 +59,16 @@ def possible_recurrences(pms: list[Postmortem], cfg: Config) -> list[Recurrence]
             while (items[hi][0] - items[lo][0]).total_seconds() / 60 > window:
                 lo += 1
             b = items[hi][2]
-            for j in range(lo, hi):
+            tags = set(b.tags)
+            for j in range(hi - 1, lo - 1, -1):  # the latest earlier match only
                 a = items[j][2]
-                shared = tuple(sorted(set(a.tags) & set(b.tags)))
-                key = (a.id or a.path, b.id or b.path)
-                if not shared or _linked(a, b) or key in seen:
+                shared = tuple(sorted(tags.intersection(a.tags)))
+                if not shared or _linked(a, b):
                     continue
-                seen.add(key)
-                out.append(Recurrence(service, a, b, shared, round((items[hi][0] - items[j][0]).total_seconds() / 86400, 1)))
+                key = (a.id or a.path, b.id or b.path)
+                if key not in seen:
+                    seen.add(key)
+                    days = round((items[hi][0] - items[j][0]).total_seconds() / 86400, 1)
+                    out.append(Recurrence(service, a, b, shared, days))
+                break
     return out
