@@ -326,3 +326,12 @@ def test_rules_command_explains_each_blame_rule_with_examples():
     listing = subprocess.run([sys.executable, "-m", "pmkb", "rules"], capture_output=True, text=True).stdout
     for rule in BLAME_RULES:
         assert rule in listing
+
+
+def test_names_are_found_in_a_lone_file_without_configuration(tmp_path):
+    """No mkdocs.yml, one file, nobody known: a given name as the subject in Root Cause still counts."""
+    (tmp_path / "x.md").write_text(postmortem(
+        "\n## Root Cause\n\nDmitri rebooted the primary. Kubernetes evicted the pods. Jenkins retried the job.\n",
+        authors=("Ops Bot",)))
+    _, result = run_check(tmp_path, "x.md")
+    assert [(d["rule"], d["message"].split("'")[1]) for d in blame_findings(result)] == [("blame-named-person", "Dmitri")]

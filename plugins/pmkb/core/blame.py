@@ -712,8 +712,6 @@ def check_named_people(pm: Postmortem, f: Findings, people: PeopleIndex, setting
         if sec.name not in settings.named_sections:
             continue
         masked = mask_markdown(sec.text)
-        if "@" not in masked and not people:
-            continue
         pos = _Positions(masked, sec.body_start)
         for a, b, name in find_names(masked, people):
             line, col = pos.at(a)
