@@ -126,9 +126,14 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         found = self._postmortem_files(files)
         self.result = run_check(self.core, [(p, rel) for p, rel, _ in found], display=RelativeTo(self.core.root),
                                 cache=self.cache)
+        notices = 0
         for d in self.result.diagnostics:
             msg = f"{d.path}:{d.span.line}:{d.span.column}: {d.rule} [{d.code}] {d.message}"
-            {"error": log.error, "warning": log.warning}.get(d.severity, log.debug if self.command == "serve" else log.info)(msg)
+            {"error": log.error, "warning": log.warning}.get(d.severity, log.debug)(msg)
+            notices += d.severity == "notice"
+        if notices:  # one line, not one per overdue item: `mkdocs build -v` or `pmkb check` lists them
+            log.info(f"{notices} notice{'s' * (notices != 1)} (overdue action items and the like); "
+                     "`pmkb check` or `mkdocs build -v` lists them")
 
         edition = self.config.edition or "internal"
         if edition not in EDITIONS:
