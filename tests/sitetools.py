@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import functools
+import html
 import http.server
 import os
+import re
 import shutil
 import socketserver
 import subprocess
@@ -72,3 +74,40 @@ def serve(directory: Path):
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+QUOTED = """\
+---
+id: INC-2024-901
+title: "It's down: [x](javascript:alert(11)) # not a comment"
+date: 2024-05-02
+severity: SEV3
+services: ["x: y", "'svc'", "&anchor"]
+tags: ["[x](javascript:alert(14))", "a: b", "*alias", "- dash"]
+problem: "p: it's \\"quoted\\""
+times:
+  started: "10:00"
+  resolved: "10:30"
+---
+
+## Summary
+
+Fine.
+"""
+QUOTED_LABELS = ("It's down: [x](javascript:alert(11)) # not a comment", "[x](javascript:alert(14))", "a: b",
+                 "*alias", "- dash", "x: y", "'svc'", "&anchor", 'Problem: p: it\'s "quoted"')
+
+
+def assert_titles_intact(site: Path) -> None:
+    """Every page of a site built from QUOTED: no live javascript: link, no front matter shown as
+    text, and each hostile label the title of some page."""
+    titles = []
+    for page in sorted(site.rglob("*.html")):
+        text = page.read_text(encoding="utf-8")
+        assert 'href="javascript:' not in text.lower(), page
+        article = text.split("<article", 1)[-1].split("</article>", 1)[0]
+        shown = html.unescape(re.sub(r"<[^>]+>", " ", article))
+        assert not re.search(r"^\s*title:", shown, re.M), (page, shown[:300])
+        titles.append(html.unescape(re.search(r"<title>(.*?)</title>", text, re.S).group(1)).strip())
+    for label in QUOTED_LABELS:
+        assert any(t == label or t.startswith(f"{label} - ") for t in titles), (label, titles)

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sitetools import ENV, REPO, build, copy_sample, front_matter, site_postmortems
+from sitetools import ENV, QUOTED, REPO, assert_titles_intact, build, copy_sample, front_matter, site_postmortems
 
 
 @pytest.fixture(scope="module")
@@ -231,6 +231,17 @@ def test_front_matter_values_cannot_inject_markup(tmp_path):
     search = text_of(tmp_path / "site/search/search_index.json")
     assert "<script>alert" not in search
 
+
+
+def test_values_that_need_yaml_quoting_keep_generated_front_matter_intact(tmp_path):
+    """Generated pages carry their title in front matter; a label with quotes, colons or YAML
+    indicators must stay a title, never spill into the page as text or a live link."""
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs/quoted.md").write_text(QUOTED)
+    (tmp_path / "mkdocs.yml").write_text("site_name: t\ntheme: material\nplugins:\n  - search\n  - pmkb\n")
+    proc = build(tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert_titles_intact(tmp_path / "site")
 
 # ------------------------------------------------------ strict and errors --
 BROKEN = HOSTILE.replace("severity: SEV3", "severity: SEV9").replace('title: "<script>alert(1)</script> | pipe </title><b>x</b>"', "title: Broken")

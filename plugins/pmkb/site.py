@@ -14,6 +14,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 
+from markupsafe import Markup
+
 from .core.config import Config
 from .core.durations import format_minutes
 from .charts import line, months_between, stacked_bars
@@ -36,6 +38,12 @@ def safe_title(text: str) -> str:
     """For titles a theme prints unescaped (MkDocs/Material <title> and header): no markup
     can survive, whatever the theme does with entities."""
     return html.escape(str(text).replace("<", "‹").replace(">", "›"), quote=False)
+
+
+def meta_title(text) -> Markup:
+    """A title for generated front matter: one line, made safe, then quoted for YAML. Marked
+    safe so autoescaping cannot turn YAML's quotes into entities and break the front matter."""
+    return Markup(yaml_scalar(safe_title(" ".join(str(text).split()))))
 
 
 @dataclass
@@ -72,7 +80,7 @@ class SiteBuilder:
         self.stashing = stash
         self.blobs: dict[str, str] = {}
         self.env.filters["stash"] = self._stash
-        self.env.filters["meta_title"] = lambda s: yaml_scalar(safe_title(s))
+        self.env.filters["meta_title"] = meta_title
         self._urls: dict[str, str] = {}
         self._links: dict[str, dict[str, str]] = {}
         self._rows: dict[tuple, object] = {}
