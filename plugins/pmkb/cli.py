@@ -223,6 +223,41 @@ def fix(paths, config_file, show_diff):
     sys.exit(1 if failed or (show_diff and changed) else 0)
 
 
+@cli.command()
+@click.argument("out", type=click.Path(path_type=Path))
+@config_option
+@click.option("--as-of", "as_of", default=None, metavar="YYYY-MM-DD", help="The date that decides what is overdue.")
+@click.option("--force", is_flag=True,
+              help="Write into a non-empty OUT: replace the files pmkb generates there, touch nothing else.")
+@edition_option
+def generate(out, config_file, as_of, force, edition):
+    """Write the whole site as plain Markdown into OUT, for MkDocs without the plugin, ProperDocs
+    or Zensical: every generated page, the postmortem pages (header + sanitised prose), the
+    exports and the CSS/JS assets. See docs/generate.md.
+
+    Exit status: 0 written, 1 a file could not be written, 2 usage error or refusal (OUT not
+    empty without --force, OUT overlapping the sources).
+    """
+    from .generate import GenerateError
+    from .generate import generate as run_generate
+
+    cfg = load_config(config_file)
+    try:
+        tree, done = run_generate(cfg, out, as_of=_parse_as_of(as_of), force=force, edition=edition)
+    except GenerateError as exc:
+        raise click.exceptions.Exit(_fail(str(exc), exc.code)) from None
+    for w in tree.warnings:
+        click.echo(f"pmkb: warning: {w}", err=True)
+    for rel in done.kept:
+        click.echo(f"pmkb: warning: {rel}: no longer generated but changed since; left in place", err=True)
+    errors = tree.result.count("error")
+    if errors:
+        click.echo(f"pmkb: {errors} error{'s' * (errors != 1)} in the knowledge base; `pmkb check` lists them", err=True)
+    click.echo(f"{out}: {len(tree.files)} files ({tree.postmortems} postmortems"
+               f"{f', {tree.broken} unreadable' if tree.broken else ''}); {done.written} written, "
+               f"{done.unchanged} unchanged{f', {done.removed} stale removed' if done.removed else ''}")
+
+
 def _changed_files(rev: str) -> set[Path]:
     """Files that differ between REV and the working tree, committed or not, plus untracked ones."""
     import subprocess
