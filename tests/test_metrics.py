@@ -161,3 +161,33 @@ def test_the_page_shows_the_same_figures(kb):
     assert cells[:8] == ["2", "8m", "2m", "45m", "1h 40m", "1h 40m", "1/2 (50%)", "1/2 (50%)"]
     card = (kb / "site/MET-C/index.html").read_text()
     assert "not measured" in card.split("Response target", 1)[1][:300]
+
+
+# ----------------------------------------------------- the nine-postmortem fixture --
+NINE = Path(__file__).parent / "fixtures" / "metrics_kb"
+
+
+@pytest.fixture(scope="module")
+def nine(tmp_path_factory):
+    """tests/fixtures/metrics_kb: nine postmortems over three services and four severities, with
+    gaps (no acknowledged time, no resolved time, a multi-day SEV4), whose expected figures in
+    expected_stats.json and expected_actions.csv were worked out by hand as of 2025-01-01."""
+    import shutil
+
+    root = tmp_path_factory.mktemp("metrics-kb")
+    shutil.copytree(NINE, root, dirs_exist_ok=True)
+    return root
+
+
+def test_the_fixture_stats_are_the_hand_computed_ones(nine):
+    proc = subprocess.run([sys.executable, "-m", "pmkb", "stats", "--format", "json"], cwd=nine,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == json.loads((NINE / "expected_stats.json").read_text())
+
+
+def test_the_fixture_action_item_export_is_the_hand_written_one(nine):
+    proc = build(nine, "--strict")
+    assert proc.returncode == 0, proc.stderr
+    assert (nine / "site/pmkb/action-items.csv").read_text(encoding="utf-8") == \
+        (NINE / "expected_actions.csv").read_text(encoding="utf-8")
