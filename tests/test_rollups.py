@@ -206,8 +206,8 @@ def test_serve_rebuild_reparses_only_the_edited_file(tmp_path, monkeypatch):
 
     root = copy_sample(tmp_path)
     calls: list[str] = []
-    real = kb.check_file
-    monkeypatch.setattr(kb, "check_file", lambda *a, **k: calls.append(a[2]) or real(*a, **k))
+    real = kb.check_file_content
+    monkeypatch.setattr(kb, "check_file_content", lambda *a, **k: calls.append(a[2]) or real(*a, **k))
     logging.getLogger("mkdocs").setLevel(logging.CRITICAL)
     cfg = load_config(str(root / "mkdocs.yml"))
     cfg.plugins.on_startup(command="serve", dirty=False)

@@ -13,6 +13,7 @@ import click
 
 from . import __version__
 from .core.config import Config, ConfigError
+from .core.cache import ResultCache
 from .core.kb import check as run_check
 from .core.kb import discover
 from .core.rules.registry import FAMILIES, REGISTRY
@@ -71,7 +72,9 @@ def cli() -> None:
               help="Worker processes (default: one per core for 200 files or more; 1 = no workers).")
 @click.option("--force-exclude", is_flag=True,
               help="Skip PATHS that are not postmortems by the configuration (for pre-commit, which passes every file).")
-def check(paths, config_file, fmt, strict, as_of, color, changed_since, workers, force_exclude):
+@click.option("--no-cache", "no_cache", is_flag=True,
+              help="Neither read nor write the results cache (cache_dir, default .pmkb_cache next to mkdocs.yml).")
+def check(paths, config_file, fmt, strict, as_of, color, changed_since, workers, force_exclude, no_cache):
     """Check postmortems (all of them, or PATHS) against the template and blame rules.
 
     Knowledge-base rules (duplicate IDs, related links, names) always see the whole folder.
@@ -95,7 +98,8 @@ def check(paths, config_file, fmt, strict, as_of, color, changed_since, workers,
     if changed_since:
         changed = _changed_files(changed_since) & known
         only = changed if only is None else only & changed
-    result = run_check(cfg, only=only, as_of=as_of_date, workers=workers)
+    result = run_check(cfg, only=only, as_of=as_of_date, workers=workers,
+                       disk=None if no_cache else ResultCache.for_config(cfg))
     if color is None:
         color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     click.echo(FORMATS[fmt](result, color=color))
@@ -119,7 +123,7 @@ def actions(config_file, owner, service, overdue, show_all, as_of, fmt, edition)
     from .core.actions import action_rows, csv_text, select
 
     cfg = load_config(config_file)
-    result = run_check(cfg, as_of=_parse_as_of(as_of))
+    result = run_check(cfg, as_of=_parse_as_of(as_of), disk=ResultCache.for_config(cfg))
     rows = select(action_rows(edition_postmortems(result, cfg, edition), result.kb.as_of), owner=owner, service=service, overdue=overdue,
                   status=None if show_all or overdue else ("open", "in-progress"))
     if fmt == "json":
@@ -150,7 +154,7 @@ def stats(config_file, as_of, fmt, edition):
     from .core.metrics import stats as compute
 
     cfg = load_config(config_file)
-    result = run_check(cfg, as_of=_parse_as_of(as_of))
+    result = run_check(cfg, as_of=_parse_as_of(as_of), disk=ResultCache.for_config(cfg))
     st = compute(edition_postmortems(result, cfg, edition), cfg, result.kb.as_of)
     if fmt == "json":
         click.echo(json.dumps(st, indent=2, ensure_ascii=False))

@@ -36,6 +36,7 @@ from importlib import resources
 from pathlib import Path
 
 from .core.config import Config
+from .core.cache import ResultCache
 from .core.kb import CheckResult, ParseCache, RelativeTo, discover
 from .core.kb import check as run_check
 from .core.parse import decode
@@ -95,7 +96,8 @@ def build_tree(cfg: Config, *, as_of: date | None = None, edition: str | None = 
     settings = site_settings(cfg)
     found = discover(cfg)
     # as the plugin does: paths relative to mkdocs.yml's folder, and a cache so the prose is kept
-    result = run_check(cfg, found, display=RelativeTo(cfg.root), cache=ParseCache(), as_of=as_of)
+    result = run_check(cfg, found, display=RelativeTo(cfg.root), cache=ParseCache(), as_of=as_of,
+                       disk=ResultCache.for_config(cfg))
     site = SiteBuilder(result, cfg, use_directory_urls=settings["use_directory_urls"],
                        site_name=settings["site_name"], stash=False, edition=edition)
     guard = ProseGuard(settings["markdown_extensions"])

@@ -22,6 +22,7 @@ from mkdocs.structure.files import File, Files, InclusionLevel
 
 from .core.config import Config, ConfigError
 from .core.editions import EDITIONS
+from .core.cache import ResultCache
 from .core.kb import MARKDOWN_SUFFIXES, CheckResult, ParseCache, RelativeTo, is_excluded
 from .core.kb import check as run_check
 from .sanitize import clean_html
@@ -125,7 +126,7 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
             return files
         found = self._postmortem_files(files)
         self.result = run_check(self.core, [(p, rel) for p, rel, _ in found], display=RelativeTo(self.core.root),
-                                cache=self.cache)
+                                cache=self.cache, disk=ResultCache.for_config(self.core))
         notices = 0
         for d in self.result.diagnostics:
             msg = f"{d.path}:{d.span.line}:{d.span.column}: {d.rule} [{d.code}] {d.message}"

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+from .cache import ResultCache
 from .blame import PeopleIndex, check_blame_file, check_blame_kb, settings_for
 from .editions import check_public
 from .config import Config
@@ -124,16 +125,32 @@ def display_path(path: Path) -> str:
 def check_file(abs_path: Path, rel: str, display: str, cfg: Config, as_of: date,
                data: bytes | None = None) -> tuple[Postmortem, list[Diagnostic]]:
     """Everything that needs only this one file."""
+    pm, diags = check_file_content(abs_path, rel, display, cfg, data)
+    return pm, diags + dated_findings(pm, display, cfg, as_of)
+
+
+def check_file_content(abs_path: Path, rel: str, display: str, cfg: Config,
+                       data: bytes | None = None) -> tuple[Postmortem, list[Diagnostic]]:
+    """What depends on this file's bytes and the configuration alone, so it can be cached;
+    the postmortem comes back slim (no prose), as the later stages need it."""
     pm, diags = read_postmortem(abs_path, display, rel, cfg, data)
     f = Findings(display, cfg, pm.status)
     f.items = diags
     if not pm.fatal:
         check_template(pm, f, cfg)
-        check_actions(pm, f, cfg, as_of)
         check_blame_file(pm, f, settings_for(cfg), cfg.people)
         if pm.visibility == "public":
             check_public(pm, f, PeopleIndex(sorted(pm.people | set(cfg.people))), tuple(cfg.options.get("customers") or ()))
-    return pm, f.items
+    return _slim(pm, settings_for(cfg).named_sections), f.items
+
+
+def dated_findings(pm: Postmortem, display: str, cfg: Config, as_of: date) -> list[Diagnostic]:
+    """What changes with the date (overdue action items): never cached."""
+    if pm.fatal:
+        return []
+    f = Findings(display, cfg, pm.status)
+    check_actions(pm, f, cfg, as_of)
+    return f.items
 
 
 class ParseCache:
@@ -161,9 +178,11 @@ def check(
     cache: ParseCache | None = None,
     as_of: date | None = None,
     workers: int | None = None,
+    disk: ResultCache | None = None,
 ) -> CheckResult:
     """Load and check the knowledge base. `only` limits which files' findings are reported;
-    knowledge-base rules still see every file."""
+    knowledge-base rules still see every file. `cache` keeps results in memory (across
+    `mkdocs serve` rebuilds), `disk` across runs."""
     if files is None:
         files = discover(cfg)
     extra = sorted(set(only or ()) - {p.resolve() for p, _ in files})
@@ -172,19 +191,19 @@ def check(
     gc_was = gc.isenabled()
     gc.disable()  # everything built here lives to the end: cyclic GC passes would only re-walk it
     try:
-        return _check(cfg, files, only, display, cache, as_of, workers)
+        return _check(cfg, files, only, display, cache, as_of, workers, disk)
     finally:
         if gc_was:
             gc.enable()
 
 
-def _check(cfg, files, only, display, cache, as_of, workers) -> CheckResult:
-    results = _per_file(cfg, files, display, cache, as_of, workers)
+def _check(cfg, files, only, display, cache, as_of, workers, disk) -> CheckResult:
+    results = _per_file(cfg, files, display, cache, workers, disk)
     pms = [pm for pm, _ in results]
     per_path: dict[str, Findings] = {}
     for pm, diags in results:
         f = Findings(pm.path, cfg, pm.status)
-        f.items = list(diags)
+        f.items = list(diags) + dated_findings(pm, pm.path, cfg, as_of)
         per_path[pm.path] = f
     kb = KnowledgeBase(cfg, pms, as_of)
     check_knowledge_base([pm for pm in pms if not pm.fatal], per_path, cfg)
@@ -242,46 +261,51 @@ class RelativeTo:
 
 
 def _work(args):
-    cfg, chunk, as_of, display = args
-    named = settings_for(cfg).named_sections
-    return [(_slim(pm, named), diags)
-            for pm, diags in (check_file(a, rel, display(a), cfg, as_of, data) for a, rel, data in chunk)]
+    cfg, chunk, display = args
+    return [check_file_content(a, rel, display(a), cfg, data) for a, rel, data in chunk]
 
 
-def _per_file(cfg, files, display, cache, as_of, workers):
+def _per_file(cfg, files, display, cache, workers, disk):
     """Per-file checks: cache hits first; the misses in worker processes when there are many."""
     results: list = [None] * len(files)
-    todo: list[tuple[int, Path, str, bytes | None]] = []
+    todo: list[tuple[int, Path, str, bytes | None, bytes | None]] = []
     for i, (abs_path, rel) in enumerate(files):
-        data = None
-        if cache is not None:
+        data = digest = None
+        if cache is not None or disk is not None:
             try:
                 data = abs_path.read_bytes() if abs_path.stat().st_size <= cfg.max_file_size else None
             except OSError:
                 data = None
-            if data is not None:
-                hit = cache.get(display(abs_path), data)
-                if hit:
-                    results[i] = hit
-                    continue
-        todo.append((i, abs_path, rel, data))
+        if data is not None:
+            shown = display(abs_path)
+            hit = cache.get(shown, data) if cache is not None else None
+            if hit is None and disk is not None:
+                digest = disk.digest(data)
+                hit = disk.get(shown, rel, digest)
+                if hit is not None and cache is not None:
+                    cache.put(shown, data, *hit)
+            if hit is not None:
+                results[i] = hit
+                continue
+        todo.append((i, abs_path, rel, data, digest))
     n = default_workers(cfg, len(todo), workers)
     if n > 1:
-        done = _parallel(cfg, [(a, rel, d) for _, a, rel, d in todo], display, as_of, n)
-    elif cache is None:  # nothing keeps the prose: drop it as we go, as the workers do
-        named = settings_for(cfg).named_sections
-        done = [(_slim(pm, named), diags) for pm, diags in
-                (check_file(a, rel, display(a), cfg, as_of, d) for _, a, rel, d in todo)]
+        done = _parallel(cfg, [(a, rel, d) for _, a, rel, d, _ in todo], display, n)
     else:
-        done = [check_file(a, rel, display(a), cfg, as_of, d) for _, a, rel, d in todo]
-    for (i, _, _, data), result in zip(todo, done):
+        done = [check_file_content(a, rel, display(a), cfg, d) for _, a, rel, d, _ in todo]
+    for (i, _, rel, data, digest), result in zip(todo, done):
         results[i] = result
-        if cache is not None and data is not None:
-            cache.put(result[0].path, data, *result)
+        if data is not None:
+            if cache is not None:
+                cache.put(result[0].path, data, *result)
+            if disk is not None:
+                disk.put(result[0].path, rel, digest or disk.digest(data), *result)
+    if disk is not None:
+        disk.save()
     return results
 
 
-def _parallel(cfg, items, display, as_of, n):
+def _parallel(cfg, items, display, n):
     import multiprocessing
 
     size = max(16, len(items) // (n * 8))
@@ -289,5 +313,5 @@ def _parallel(cfg, items, display, as_of, n):
     methods = multiprocessing.get_all_start_methods()
     ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
     with ctx.Pool(n) as pool:
-        parts = pool.map(_work, [(cfg, c, as_of, display) for c in chunks], chunksize=1)
+        parts = pool.map(_work, [(cfg, c, display) for c in chunks], chunksize=1)
     return [r for part in parts for r in part]

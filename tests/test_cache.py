@@ -1,0 +1,190 @@
+"""The on-disk results cache: a warm run says exactly what a cold one says, edits, config and
+date changes are seen, and a broken or planted cache is only ever a miss."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sitetools import ENV, copy_sample
+
+PMKB = [sys.executable, "-m", "pmkb"]
+
+
+def pmkb(root: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([*PMKB, *args], cwd=root, env={**ENV, "NO_COLOR": "1", **(env or {})},
+                          capture_output=True, text=True, timeout=120)
+
+
+def check_json(root: Path, *args: str, env: dict | None = None) -> dict:
+    proc = pmkb(root, "check", "--format", "json", *args, env=env)
+    assert proc.returncode in (0, 1), proc.stderr
+    return json.loads(proc.stdout)
+
+
+def shards(root: Path) -> list[Path]:
+    return sorted((root / ".pmkb_cache").glob("v1/*/*.pickle"))
+
+
+def set_option(root: Path, **options) -> None:
+    cfg = yaml.safe_load((root / "mkdocs.yml").read_text())
+    for p in cfg["plugins"]:
+        if isinstance(p, dict) and "pmkb" in p:
+            p["pmkb"].update(options)
+    (root / "mkdocs.yml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+
+
+@pytest.fixture
+def kb(tmp_path) -> Path:
+    return copy_sample(tmp_path)
+
+
+def count_parses(root: Path, *args: str) -> int:
+    """How many files a `pmkb check` in this process had to parse (0: all from the cache)."""
+    code = (
+        "import sys, pmkb.core.kb as kb\n"
+        "from pmkb.cli import main\n"
+        "n = [0]\n"
+        "real = kb.read_postmortem\n"
+        "def counted(*a, **k):\n"
+        "    n[0] += 1\n"
+        "    return real(*a, **k)\n"
+        "kb.read_postmortem = counted\n"
+        f"sys.argv = ['pmkb', 'check', '--workers', '1', {', '.join(map(repr, args))}]\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print('PARSED', n[0], file=sys.stderr)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=root, env=ENV, capture_output=True, text=True, timeout=120)
+    return int(proc.stderr.rsplit("PARSED", 1)[1].split()[0])
+
+
+def test_a_warm_run_reports_exactly_what_a_cold_run_does(kb):
+    cold = check_json(kb, "--no-cache")
+    assert not (kb / ".pmkb_cache").exists()  # --no-cache writes nothing either
+    first = check_json(kb)
+    assert shards(kb)
+    assert count_parses(kb) == 0
+    assert check_json(kb) == first == cold
+    assert (kb / ".pmkb_cache/.gitignore").read_text().splitlines()[-1] == "*"
+    assert (kb / ".pmkb_cache/CACHEDIR.TAG").read_text().startswith("Signature: 8a477f597d28d172789f06886806bc55")
+
+
+def test_an_edited_file_is_checked_again_and_only_it(kb):
+    check_json(kb)
+    md = next((kb / "postmortems").rglob("INC-2025-004-*.md"))
+    md.write_text(md.read_text().replace("## Summary\n", "## Summary\n\nThe on-call should have known better.\n", 1))
+    assert count_parses(kb) == 1
+    found = check_json(kb)["diagnostics"]
+    assert any(d["rule"].startswith("blame-") and d["path"].endswith(md.name) for d in found)
+    assert check_json(kb, "--no-cache")["diagnostics"] == found
+
+
+def test_a_deleted_file_leaves_no_entry_behind(kb):
+    check_json(kb)
+    entries = sum(len(pickle.loads(p.read_bytes())) for p in shards(kb))
+    next((kb / "postmortems").rglob("INC-2025-004-*.md")).unlink()
+    check_json(kb)
+    assert sum(len(pickle.loads(p.read_bytes())) for p in shards(kb)) == entries - 1
+
+
+def test_configuration_changes_are_never_served_stale(kb):
+    before = check_json(kb)
+    assert any(d["rule"] == "action-item-overdue" for d in before["diagnostics"])
+    set_option(kb, rules={"action-item-overdue": "off", "missing-section": "error"})
+    after = check_json(kb)
+    assert after == check_json(kb, "--no-cache")
+    assert not any(d["rule"] == "action-item-overdue" for d in after["diagnostics"])
+
+
+def test_the_date_is_never_cached(kb):
+    early = check_json(kb, "--as-of", "2024-01-01")
+    late = check_json(kb, "--as-of", "2030-01-01")
+    overdue = [sum(d["rule"] == "action-item-overdue" for d in r["diagnostics"]) for r in (early, late)]
+    assert overdue[0] < overdue[1]
+    assert late == check_json(kb, "--as-of", "2030-01-01", "--no-cache")
+
+
+def test_a_planted_pickle_is_never_run(kb):
+    """Someone with write access to a restored CI cache must not get code execution."""
+    check_json(kb)
+    proof = kb / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (__import__("os").system, (f"touch {proof}",))
+
+    for shard in shards(kb):
+        shard.write_bytes(pickle.dumps({("x", "y"): Evil()}))
+    assert check_json(kb) == check_json(kb, "--no-cache")
+    assert not proof.exists()
+
+
+@pytest.mark.parametrize("damage", [b"", b"\x80\x05garbage", b"not a pickle at all"])
+def test_a_corrupt_cache_is_a_miss(kb, damage):
+    cold = check_json(kb, "--no-cache")
+    check_json(kb)
+    for shard in shards(kb):
+        shard.write_bytes(damage)
+    assert check_json(kb) == cold
+    assert check_json(kb) == cold  # and it heals
+
+
+def test_an_unwritable_cache_never_fails_the_check(kb):
+    (kb / "blocker").write_text("a file where the cache folder would go\n")
+    set_option(kb, cache_dir="blocker/cache")
+    proc = pmkb(kb, "check")
+    assert proc.returncode in (0, 1) and "Traceback" not in proc.stderr
+    assert (kb / "blocker").read_text() == "a file where the cache folder would go\n"
+
+
+def test_the_cache_can_be_switched_off_or_moved(kb, tmp_path_factory):
+    check_json(kb, env={"PMKB_NO_CACHE": "1"})
+    set_option(kb, cache_dir="")
+    check_json(kb)
+    assert not (kb / ".pmkb_cache").exists()
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    set_option(kb, cache_dir=str(elsewhere / "c"))
+    check_json(kb)
+    assert not (kb / ".pmkb_cache").exists() and list((elsewhere / "c").glob("v1/*/*.pickle"))
+
+
+def test_the_site_build_uses_and_agrees_with_the_cache(kb):
+    """`mkdocs build` fills the cache and a later `pmkb check` is served from it, with the same findings."""
+    proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "-q"], cwd=kb, env=ENV,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert shards(kb)
+    cold = check_json(kb, "--no-cache")
+    assert count_parses(kb, "--format", "json") == 0  # same display paths, same configuration
+    assert check_json(kb) == cold
+
+
+@pytest.mark.parametrize("options", [
+    {"timezone": "America/New_York"},
+    {"severities": [{"name": "SEV1", "aliases": ["P1"], "response_target": "5m", "resolve_target": "30m"},
+                    {"name": "SEV2", "aliases": ["P2"], "response_target": "15m", "resolve_target": "4h"}]},
+    {"required": {"SEV3": {"sections": ["Summary", "Impact", "Root Cause", "Lessons Learned", "Five Whys"]}}},
+    {"status_levels": {"draft": "warning", "in-review": "error", "published": "notice"}},
+    {"people": ["Zephyrine Quall"]},
+    {"blame": {"allow": ["human error"]}},
+    {"customers": ["Northwind"]},
+    {"id_prefix": "OPS", "max_file_size": 2000},
+], ids=lambda o: "+".join(o))
+def test_every_option_a_file_check_reads_is_part_of_the_key(kb, options):
+    public = kb / "postmortems/2024/INC-2024-003-apns-certificate-expiry.md"
+    public.write_text(public.read_text().replace("## Root Cause\n", "## Root Cause\n\nNorthwind saw the failures first. "
+                                                 "Zephyrine Quall forgot to renew it. It was human error.\n", 1))
+    before = check_json(kb)  # warm, with the sample's configuration
+    set_option(kb, **options)
+    after = check_json(kb)
+    assert after == check_json(kb, "--no-cache")
+    assert after != before  # each option changes what the check says, so a stale cache would show
