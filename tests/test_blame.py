@@ -181,6 +181,17 @@ def test_crlf_and_bom_give_the_same_positions(tmp_path):
     assert results[0] == results[1] == results[2] and len(results[0]) == 1
 
 
+
+@pytest.mark.parametrize("before", ["", "İzmir and İstanbul saw it first. ", "ǅ ẞ ﬁ Σ. "])
+def test_characters_that_change_length_in_lower_case_keep_positions_exact(tmp_path, before):
+    """The trigger scan lowers the text; 'İ' lowers to two characters, which must not shift columns."""
+    body = f"\n## Root Cause\n\n{before}The on-call SHOULD HAVE rolled back sooner.\n"
+    write_site(tmp_path, {"a.md": postmortem(body)})
+    _, result = run_check(tmp_path)
+    [d] = blame_findings(result)
+    line = (tmp_path / "docs/a.md").read_text().split("\n")[d["line"] - 1]
+    assert d["rule"] == "blame-counterfactual" and line[d["column"] - 1:d["end_column"] - 1] == "SHOULD HAVE"
+
 # ---------------------------------------------------------- not flagged ---
 def test_code_links_quotes_and_fences_are_not_read(tmp_path):
     body = """

@@ -398,7 +398,8 @@ def trigger_for(patterns: list[Pattern]) -> tuple[re.Pattern, dict[str, tuple[in
             owners.setdefault(stem.lower(), []).append(i)
     # the regex matches the longest stem, so a stem also wakes the patterns of its prefixes
     merged = {s: sorted({i for t, ids in owners.items() if s.startswith(t) for i in ids}) for s in owners}
-    return re.compile(rf"\b{_trie_regex(sorted(owners))}", re.I), {k: tuple(v) for k, v in merged.items()}
+    # stems are lower case and `scan` lowers the text: twice as fast as matching with re.I
+    return re.compile(rf"\b{_trie_regex(sorted(owners))}"), {k: tuple(v) for k, v in merged.items()}
 
 
 def _trie_regex(words: list[str]) -> str:
@@ -574,7 +575,12 @@ def _sentence_bounds(text: str) -> list[int]:
 
 def scan(masked: str, settings: BlameSettings, people: PeopleIndex | None) -> list[Hit]:
     """All blame hits in masked text, overlaps resolved by priority."""
-    found = [(m.start(), m.group(0).lower()) for m in settings.trigger.finditer(masked)]
+    lowered = masked.lower()
+    if len(lowered) == len(masked):
+        found = [(m.start(), m.group(0)) for m in settings.trigger.finditer(lowered)]
+    else:  # a few characters ('İ') lower to two: match case-insensitively so offsets stay right
+        found = [(m.start(), m.group(0).lower())
+                 for m in re.compile(settings.trigger.pattern, re.I).finditer(masked)]
     if not found:
         return []
     starts = _sentence_bounds(masked)
