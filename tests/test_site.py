@@ -345,3 +345,37 @@ def test_material_tags_plugin_shows_postmortem_tags(tmp_path):
     page = text_of(page_for(root, md))
     tags = re.findall(r'class="md-tag[^"]*"[^>]*>([^<]+)<', page)
     assert {t.strip() for t in tags} >= set(fm["tags"])
+
+
+# ------------------------------------------------------------ links --
+@pytest.mark.parametrize("variant", [{}, {"pages_dir": "kb"}, {"use_directory_urls": False}],
+                         ids=["default", "pages_dir", "html-urls"])
+def test_every_link_in_every_page_leads_to_a_file_of_the_site(tmp_path, variant):
+    """Generated HTML is not rewritten by MkDocs, so pmkb makes its links relative itself (and
+    shares rendered rows between pages that link alike): each one must land on a real file."""
+    root = copy_sample(tmp_path)
+    cfg = yaml.safe_load((root / "mkdocs.yml").read_text())
+    if "use_directory_urls" in variant:
+        cfg["use_directory_urls"] = variant["use_directory_urls"]
+    for p in cfg["plugins"]:
+        if isinstance(p, dict) and "pmkb" in p and "pages_dir" in variant:
+            p["pmkb"]["pages_dir"] = variant["pages_dir"]
+    (root / "mkdocs.yml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    if "pages_dir" in variant:  # generated pages under kb/: the site's own home page is the user's
+        (root / "postmortems/index.md").write_text("# Incidents\n\nSee [the knowledge base](kb/index.md).\n")
+    proc = build(root, "--strict")
+    assert proc.returncode == 0, proc.stderr
+    site = root / "site"
+    checked = 0
+    for page in site.rglob("*.html"):
+        for href in re.findall(r'<a [^>]*href="([^"#]+)', text_of(page)):
+            href = html.unescape(href)
+            if re.match(r"[a-z]+:", href):
+                continue
+            path = href.split("?")[0]
+            # MkDocs' 404 page links from the site root, since it is served for any URL
+            target = (site / path.lstrip("/") if path.startswith("/") else page.parent / path).resolve()
+            target = target / "index.html" if href.endswith("/") or target.is_dir() else target
+            assert target.is_file(), (page.relative_to(site).as_posix(), href)
+            checked += 1
+    assert checked > 1000

@@ -83,7 +83,10 @@ class SiteBuilder:
         self.env.filters["meta_title"] = meta_title
         self._urls: dict[str, str] = {}
         self._links: dict[str, dict[str, str]] = {}
+        self._tops: set[str] | None = None  # first path segments of row link targets
+        self._group_srcs: dict[tuple[str, str], str] | None = None
         self._rows: dict[tuple, object] = {}
+        self._action_rows: dict[tuple, object] = {}
         self.edition = edition or cfg.options.get("edition") or "internal"
         self.public = self.edition == "public"
         self.people = people_index(self.kb.valid, cfg.people)
@@ -150,8 +153,20 @@ class SiteBuilder:
                 rel = memo[target_src] = relative_url(here, self.url(target_src))
             return rel + (f"#{anchor}" if anchor else "")
 
-        link.folder = here.rsplit("/", 2)[0] if here.count("/") > 1 else ""
+        link.folder = self._row_key(here)
         return link
+
+    def _row_key(self, here: str):
+        """Pages whose links to postmortems and service pages come out alike share rendered rows:
+        from a folder that holds none of them, every link is '../' * depth + the target."""
+        base = here if here.endswith("/") or here == "" else posixpath.dirname(here) + "/"
+        parts = [p for p in base.split("/") if p]
+        if self._tops is None:
+            targets = [self.url(self.pm_src(pm)) for pm in self.pms] + [self.url(g.src) for g in self.groups["service"]]
+            self._tops = {t.split("/", 1)[0] for t in targets}
+        if not parts or parts[0] not in self._tops:
+            return ("root", len(parts))
+        return ("dir", base)
 
     # ---- groups ---------------------------------------------------------------
     def _groups(self) -> dict[str, list[Group]]:
@@ -197,10 +212,9 @@ class SiteBuilder:
         return order
 
     def group_src(self, kind: str, key: str) -> str | None:
-        for g in self.groups[kind]:
-            if g.key == key:
-                return g.src
-        return None
+        if self._group_srcs is None:
+            self._group_srcs = {(g.kind, g.key): g.src for gs in self.groups.values() for g in gs}
+        return self._group_srcs.get((kind, key))
 
     # ---- rows -------------------------------------------------------------------
     def row_html(self, pm: Postmortem, link):
@@ -310,6 +324,18 @@ class SiteBuilder:
         return out
 
     # ---- action items --------------------------------------------------------------
+    def action_row_html(self, r: ActionRow, link, show_pm: bool = True):
+        """An action item's table row; rendered once per link context, however many rollups
+        (open, by owner, by service, by severity) list it."""
+        key = (id(r.item), link.folder, show_pm)
+        html = self._action_rows.get(key)
+        if html is None:
+            from markupsafe import Markup
+
+            macro = self.env.get_template("_actions.j2").module.action_row
+            html = self._action_rows[key] = Markup(macro(self.action_row(r, link), show_pm=show_pm))
+        return html
+
     def action_row(self, r: ActionRow, link) -> dict:
         a, pm = r.item, r.postmortem
         return {"pm_id": pm.id, "href": link(self.pm_src(pm)), "id": a.id, "action": a.action, "owner": a.owner,
@@ -375,9 +401,9 @@ class SiteBuilder:
             if group_by:
                 for label, grs in chunk:
                     over = sum(1 for r in grs if r.overdue)
-                    rendered_groups.append({"label": label, "anchor": slug(label), "rows": [self.action_row(r, link) for r in grs],
+                    rendered_groups.append({"label": label, "anchor": slug(label), "rows": [self.action_row_html(r, link) for r in grs],
                                             "summary": f"{len(grs)} open, {over} overdue."})
-            flat = [self.action_row(r, link) for _, grs in chunk for r in grs] if not group_by else []
+            flat = [self.action_row_html(r, link) for _, grs in chunk for r in grs] if not group_by else []
             md = self.env.get_template("actions_page.md.j2").render(
                 title=title, subtitle=subtitle, as_of=self.as_of.isoformat(), rows=flat, groups=rendered_groups,
                 links=[(t, link(srcs[nm])) for nm, t, *_ in specs],
@@ -426,8 +452,8 @@ class SiteBuilder:
                          for k, v in st["by_severity"].items()],
             by_service=[(k, link(self.group_src("service", k)), v) for k, v in st["by_service"].items()],
             by_quarter=[(k, "", v) for k, v in st["by_quarter"].items()],
-            export_json=link(self.path("pmkb", "postmortems.json")).rstrip("/"),
-            export_csv=link(self.path("pmkb", "action-items.csv")).rstrip("/"),
+            export_json=link(self.path("pmkb", "postmortems.json")),
+            export_csv=link(self.path("pmkb", "action-items.csv")),
         )
         return Page(src, "Incident metrics", md, in_nav=True)
 
@@ -462,7 +488,7 @@ class SiteBuilder:
             incidents = [{"id": pm.id, "title": pm.title, "href": plink(self.pm_src(pm)), "anchor": slug(pm.id or ""),
                           "date": pm.date.isoformat() if pm.date else "", "severity": pm.severity or "",
                           "services": pm.services,
-                          "rows": [self.action_row(r, plink) for r in rows if r.postmortem is pm]} for pm in pms]
+                          "rows": [self.action_row_html(r, plink, show_pm=False) for r in rows if r.postmortem is pm]} for pm in pms]
             pages.append(Page(srcs[name], f"Problem: {name}",
                               self.env.get_template("problem.md.j2").render(name=name, incidents=incidents)))
         return pages
