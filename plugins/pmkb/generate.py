@@ -37,6 +37,7 @@ from pathlib import Path
 
 from .core.config import Config
 from .core.cache import ResultCache
+from .core.gc_pause import paused_gc
 from .core.kb import CheckResult, ParseCache, RelativeTo, discover
 from .core.kb import check as run_check
 from .core.parse import decode
@@ -90,6 +91,11 @@ def site_settings(cfg: Config) -> dict:
 
 def build_tree(cfg: Config, *, as_of: date | None = None, edition: str | None = None) -> Tree:
     """Every file of the docs tree, in memory. Nothing is written."""
+    with paused_gc():
+        return _build_tree(cfg, as_of, edition)
+
+
+def _build_tree(cfg: Config, as_of: date | None, edition: str | None) -> Tree:
     edition = edition or cfg.options.get("edition") or "internal"
     if edition not in EDITIONS:
         raise GenerateError(f"pmkb configuration: 'edition': {edition!r} is not one of {', '.join(EDITIONS)}")

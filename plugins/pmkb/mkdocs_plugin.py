@@ -23,6 +23,7 @@ from mkdocs.structure.files import File, Files, InclusionLevel
 from .core.config import Config, ConfigError
 from .core.editions import EDITIONS
 from .core.cache import ResultCache
+from .core.gc_pause import paused_gc
 from .core.kb import MARKDOWN_SUFFIXES, CheckResult, ParseCache, RelativeTo, is_excluded
 from .core.kb import check as run_check
 from .sanitize import clean_html
@@ -124,6 +125,10 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
     def on_files(self, files: Files, *, config) -> Files:
         if not self.config.enabled or self.core is None:
             return files
+        with paused_gc():
+            return self._generate(files, config)
+
+    def _generate(self, files: Files, config) -> Files:
         found = self._postmortem_files(files)
         self.result = run_check(self.core, [(p, rel) for p, rel, _ in found], display=RelativeTo(self.core.root),
                                 cache=self.cache, disk=ResultCache.for_config(self.core))

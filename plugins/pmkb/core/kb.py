@@ -5,7 +5,6 @@ one `check` pipeline that the CLI and the MkDocs plugin both call.
 from __future__ import annotations
 
 import fnmatch
-import gc
 import os
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -13,6 +12,7 @@ from datetime import date
 from pathlib import Path
 
 from .cache import ResultCache
+from .gc_pause import paused_gc
 from .blame import PeopleIndex, check_blame_file, check_blame_kb, settings_for
 from .editions import check_public
 from .config import Config
@@ -188,13 +188,8 @@ def check(
     extra = sorted(set(only or ()) - {p.resolve() for p, _ in files})
     files = list(files) + [(p, p.name) for p in extra]
     as_of = as_of or cfg.today()
-    gc_was = gc.isenabled()
-    gc.disable()  # everything built here lives to the end: cyclic GC passes would only re-walk it
-    try:
+    with paused_gc():
         return _check(cfg, files, only, display, cache, as_of, workers, disk)
-    finally:
-        if gc_was:
-            gc.enable()
 
 
 def _check(cfg, files, only, display, cache, as_of, workers, disk) -> CheckResult:
