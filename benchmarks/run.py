@@ -5,9 +5,12 @@
 
 Measurements (wall clock, this machine, one run each after a warm-up of the file cache):
 - floor: read every file and load its front matter with PyYAML's C loader, one process;
-- pmkb check in one process (--workers 1) and with the default workers, and its peak RSS;
+- pmkb check in one process (--workers 1) and with the default workers, and its peak RSS,
+  all cold (--no-cache); then with the results cache warm (a second run, nothing changed)
+  and after editing one file;
 - mkdocs build with the plugin and with `enabled: false` (same mkdocs.yml, postmortems
-  kept out of the nav with not_in_nav in both), and the plugin's own share of the build;
+  kept out of the nav with not_in_nav in both), and the plugin's own share of the build,
+  cold (PMKB_NO_CACHE=1) and with the results cache warm;
 - a `mkdocs serve`-style rebuild after editing one postmortem: the plugin's own time
   (its on_files, which re-checks with the content-hash cache and regenerates every page).
 """
@@ -17,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -43,24 +45,37 @@ def floor_seconds(docs: Path) -> float:
     return time.perf_counter() - t
 
 
+_PEAK = ("import resource, subprocess, sys\n"
+         "code = subprocess.run(sys.argv[2:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode\n"
+         "open(sys.argv[1], 'w').write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))\n"
+         "sys.exit(code)\n")
+
+
 def timed(cmd: list[str], cwd: Path) -> tuple[float, float, int]:
-    """(seconds, peak RSS in MB of the child, exit code)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    t = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=cwd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    secs = time.perf_counter() - t
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return secs, max(peak, before) / 1024, proc.returncode
+    """(seconds, peak RSS in MB of the command and its worker processes, exit code). A small
+    parent per command, so one run's peak never carries over into the next figure."""
+    with tempfile.NamedTemporaryFile("r", suffix=".rss") as report:
+        t = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-c", _PEAK, report.name, *cmd], cwd=cwd, env=ENV)
+        secs = time.perf_counter() - t
+        peak_kb = float(Path(report.name).read_text() or 0)
+    return secs, peak_kb / 1024, proc.returncode
 
 
 def check_figures(root: Path) -> dict:
     pmkb = [sys.executable, "-m", "pmkb", "check", "--format", "json"]
     floor_seconds(root / "docs")  # warm the page cache
     floor = floor_seconds(root / "docs")
-    serial, serial_mb, _ = timed(pmkb + ["--workers", "1"], root)
-    parallel, parallel_mb, _ = timed(pmkb, root)
+    serial, serial_mb, _ = timed(pmkb + ["--workers", "1", "--no-cache"], root)
+    parallel, parallel_mb, _ = timed(pmkb + ["--no-cache"], root)
+    timed(pmkb, root)  # fill the results cache
+    warm, warm_mb, _ = timed(pmkb, root)
+    victim = sorted((root / "docs").rglob("*.md"))[0]
+    victim.write_text(victim.read_text().replace("title: ", "title: Edited ", 1))
+    one_edit, _, _ = timed(pmkb, root)
     return {"floor_s": floor, "check_serial_s": serial, "check_parallel_s": parallel,
-            "check_serial_peak_mb": serial_mb, "check_parallel_peak_mb": parallel_mb}
+            "check_serial_peak_mb": serial_mb, "check_parallel_peak_mb": parallel_mb,
+            "check_warm_s": warm, "check_warm_peak_mb": warm_mb, "check_one_edit_s": one_edit}
 
 
 def serve_rebuild_share(root: Path) -> float:
@@ -92,16 +107,28 @@ print(once())
 
 
 def build_figures(root: Path) -> dict:
-    off, off_mb, rc_off = timed([sys.executable, "-m", "mkdocs", "build", "-q", "-f", "mkdocs-off.yml", "-d",
-                                 str(root / "site-off")], root)
-    on, on_mb, rc_on = timed([sys.executable, "-m", "mkdocs", "build", "-q", "-f", "mkdocs.yml", "-d",
-                              str(root / "site-on")], root)
-    share = subprocess.run([sys.executable, str(HERE / "plugin_time.py"), str(root / "mkdocs.yml"),
-                            str(root / "site-timed")], env=ENV, capture_output=True, text=True)
-    plugin_s = float(share.stdout.split("plugin events ")[1].split(" s")[0]) if "plugin events" in share.stdout else None
+    global ENV
+    build = [sys.executable, "-m", "mkdocs", "build", "-q", "-d"]
+    off, off_mb, rc_off = timed(build + [str(root / "site-off"), "-f", "mkdocs-off.yml"], root)
+    saved, ENV = ENV, {**ENV, "PMKB_NO_CACHE": "1"}
+    try:
+        on, on_mb, rc_on = timed(build + [str(root / "site-on"), "-f", "mkdocs.yml"], root)
+        share = subprocess.run([sys.executable, str(HERE / "plugin_time.py"), str(root / "mkdocs.yml"),
+                                str(root / "site-timed")], env=ENV, capture_output=True, text=True)
+    finally:
+        ENV = saved
+    timed(build + [str(root / "site-warm"), "-f", "mkdocs.yml"], root)  # fill the results cache
+    warm, _, _ = timed(build + [str(root / "site-warm"), "-f", "mkdocs.yml"], root)
+    warm_share = subprocess.run([sys.executable, str(HERE / "plugin_time.py"), str(root / "mkdocs.yml"),
+                                 str(root / "site-timed")], env=ENV, capture_output=True, text=True)
+
+    def events(proc):
+        return float(proc.stdout.split("plugin events ")[1].split(" s")[0]) if "plugin events" in proc.stdout else None
+
     size = lambda d: sum(p.stat().st_size for p in d.rglob("*") if p.is_file()) / 2**20  # noqa: E731
     return {"build_off_s": off, "build_on_s": on, "build_off_peak_mb": off_mb, "build_on_peak_mb": on_mb,
-            "plugin_share_s": plugin_s, "site_off_mb": size(root / "site-off"), "site_on_mb": size(root / "site-on"),
+            "plugin_share_s": events(share), "build_on_warm_s": warm, "plugin_share_warm_s": events(warm_share),
+            "site_off_mb": size(root / "site-off"), "site_on_mb": size(root / "site-on"),
             "exit_codes": [rc_off, rc_on]}
 
 
@@ -127,7 +154,8 @@ def main() -> None:
             rows[n] = r
             print(json.dumps(r), file=sys.stderr)
     print(f"{'postmortems':>11} {'floor':>7} {'check 1p':>9} {'ratio':>6} {'check Np':>9} {'ratio':>6} {'peak MB':>8} "
-          f"{'ms/pm':>6} {'serve':>7} {'build off':>9} {'build on':>9} {'ratio':>6} {'plugin':>7}")
+          f"{'ms/pm':>6} {'warm':>6} {'ratio':>6} {'1 edit':>6} {'serve':>7} {'build off':>9} {'build on':>9} "
+          f"{'ratio':>6} {'plugin':>7} {'warm on':>8} {'ratio':>6} {'plugin':>7}")
     for n, r in rows.items():
         def f(key, fmt="{:.2f}"):
             return fmt.format(r[key]) if r.get(key) is not None else "-"
@@ -135,9 +163,13 @@ def main() -> None:
         ratio2 = f"{r['check_parallel_s'] / r['floor_s']:.2f}x" if "floor_s" in r else "-"
         ms = f"{1000 * r['check_serial_s'] / n:.2f}" if "check_serial_s" in r else "-"
         bratio = f"{r['build_on_s'] / r['build_off_s']:.2f}x" if "build_on_s" in r else "-"
+        wratio = f"{r['check_warm_s'] / r['floor_s']:.2f}x" if "check_warm_s" in r else "-"
+        bwratio = f"{r['build_on_warm_s'] / r['build_off_s']:.2f}x" if "build_on_warm_s" in r else "-"
         print(f"{n:>11} {f('floor_s'):>7} {f('check_serial_s'):>9} {ratio1:>6} {f('check_parallel_s'):>9} {ratio2:>6} "
-              f"{f('check_parallel_peak_mb', '{:.0f}'):>8} {ms:>6} {f('serve_plugin_s', '{:.3f}'):>7} "
-              f"{f('build_off_s', '{:.1f}'):>9} {f('build_on_s', '{:.1f}'):>9} {bratio:>6} {f('plugin_share_s', '{:.1f}'):>7}")
+              f"{f('check_parallel_peak_mb', '{:.0f}'):>8} {ms:>6} {f('check_warm_s'):>6} {wratio:>6} "
+              f"{f('check_one_edit_s'):>6} {f('serve_plugin_s', '{:.3f}'):>7} "
+              f"{f('build_off_s', '{:.1f}'):>9} {f('build_on_s', '{:.1f}'):>9} {bratio:>6} {f('plugin_share_s', '{:.1f}'):>7} "
+              f"{f('build_on_warm_s', '{:.1f}'):>8} {bwratio:>6} {f('plugin_share_warm_s', '{:.1f}'):>7}")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
 
