@@ -29,7 +29,7 @@ def check_json(root: Path, *args: str, env: dict | None = None) -> dict:
 
 
 def shards(root: Path) -> list[Path]:
-    return sorted((root / ".pmkb_cache").glob("v1/*/*.pickle"))
+    return sorted((root / ".pmkb_cache").glob("v2/*/*.json"))
 
 
 def set_option(root: Path, **options) -> None:
@@ -90,10 +90,10 @@ def test_an_edited_file_is_checked_again_and_only_it(kb):
 
 def test_a_deleted_file_leaves_no_entry_behind(kb):
     check_json(kb)
-    entries = sum(len(pickle.loads(p.read_bytes())) for p in shards(kb))
+    entries = sum(len(json.loads(p.read_bytes())) for p in shards(kb))
     next((kb / "postmortems").rglob("INC-2025-004-*.md")).unlink()
     check_json(kb)
-    assert sum(len(pickle.loads(p.read_bytes())) for p in shards(kb)) == entries - 1
+    assert sum(len(json.loads(p.read_bytes())) for p in shards(kb)) == entries - 1
 
 
 def test_configuration_changes_are_never_served_stale(kb):
@@ -128,6 +128,66 @@ def test_a_planted_pickle_is_never_run(kb):
     assert not proof.exists()
 
 
+def _tamper(kb: Path, change) -> None:
+    for shard in shards(kb):
+        rows = json.loads(shard.read_bytes())
+        for row in rows:
+            change(row)
+        shard.write_text(json.dumps(rows))
+
+
+@pytest.mark.parametrize("change", [
+    lambda row: row[2].__setitem__(1, "Path"),  # a class that is not the model's
+    lambda row: row[2].__setitem__(2, 12345),  # Postmortem.path not a string
+    lambda row: row[2].append("extra"),  # one field too many
+    lambda row: row[3].append(["C", "Diagnostic", "p", 1, "PM1", "r", "error", "m", None]),  # span not a Span
+    lambda row: row[3].append(["C", "Span", 1, 1, None, None]),  # diagnostics that are not diagnostics
+    lambda row: row[2].__setitem__(14, ["M", ["started", ["DT", "2024-01-01T00:00:00", "../../../etc/passwd"]]]),
+    lambda row: row[2].__setitem__(6, {"__class__": "os.system"}),  # a bare mapping
+], ids=["class", "type", "arity", "nested-type", "not-diagnostics", "zone-path", "mapping"])
+def test_a_tampered_entry_is_a_miss(kb, change):
+    cold = check_json(kb, "--no-cache")
+    check_json(kb)
+    _tamper(kb, change)
+    proc = pmkb(kb, "check", "--format", "json")
+    assert "Traceback" not in proc.stderr
+    assert json.loads(proc.stdout) == cold
+
+
+def test_serve_hits_in_memory_do_not_empty_the_disk_cache(kb):
+    """`mkdocs serve` answers unchanged files from memory; the disk cache must keep them."""
+    from pmkb.core.cache import ResultCache
+    from pmkb.core.config import Config
+    from pmkb.core.kb import ParseCache, RelativeTo, check
+
+    cfg = Config.from_file(kb / "mkdocs.yml")
+    memory = ParseCache()
+    for n in range(3):
+        check(cfg, display=RelativeTo(kb), cache=memory, disk=ResultCache.for_config(cfg))
+        md = sorted((kb / "postmortems").rglob("*.md"))[n]
+        md.write_text(md.read_text().replace("title: ", "title: Edited ", 1))
+    check(cfg, display=RelativeTo(kb), cache=memory, disk=ResultCache.for_config(cfg))
+    assert sum(len(json.loads(p.read_bytes())) for p in shards(kb)) == len(list((kb / "postmortems").rglob("*.md")))
+
+
+def test_a_cache_dir_of_yours_is_not_marked_or_pruned(kb):
+    """cache_dir may name an existing folder: pmkb adds its v2/ there and touches nothing else."""
+    set_option(kb, cache_dir=".")
+    (kb / "v2").mkdir()
+    (kb / "v2" / "notes").mkdir()  # not a fingerprint: never pruned
+    for n in range(6):  # more configurations than KEEP
+        set_option(kb, id_prefix=f"X{n}")
+        check_json(kb)
+    assert not (kb / ".gitignore").exists() and not (kb / "CACHEDIR.TAG").exists()
+    assert (kb / "v2" / "notes").is_dir()
+
+
+def test_configuration_keys_of_mixed_types_do_not_break_the_key(kb):
+    set_option(kb, blame={"levels": {2024: "warning", "careless": "notice"}})
+    proc = pmkb(kb, "check")
+    assert "Traceback" not in proc.stderr and proc.returncode in (0, 1, 2), proc.stderr
+
+
 @pytest.mark.parametrize("damage", [b"", b"\x80\x05garbage", b"not a pickle at all"])
 def test_a_corrupt_cache_is_a_miss(kb, damage):
     cold = check_json(kb, "--no-cache")
@@ -154,7 +214,7 @@ def test_the_cache_can_be_switched_off_or_moved(kb, tmp_path_factory):
     elsewhere = tmp_path_factory.mktemp("elsewhere")
     set_option(kb, cache_dir=str(elsewhere / "c"))
     check_json(kb)
-    assert not (kb / ".pmkb_cache").exists() and list((elsewhere / "c").glob("v1/*/*.pickle"))
+    assert not (kb / ".pmkb_cache").exists() and list((elsewhere / "c").glob("v2/*/*.json"))
 
 
 def test_the_site_build_uses_and_agrees_with_the_cache(kb):

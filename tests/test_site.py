@@ -348,8 +348,8 @@ def test_material_tags_plugin_shows_postmortem_tags(tmp_path):
 
 
 # ------------------------------------------------------------ links --
-@pytest.mark.parametrize("variant", [{}, {"pages_dir": "kb"}, {"use_directory_urls": False}],
-                         ids=["default", "pages_dir", "html-urls"])
+@pytest.mark.parametrize("variant", [{}, {"pages_dir": "kb"}, {"pages_dir": "./kb/"}, {"use_directory_urls": False}],
+                         ids=["default", "pages_dir", "pages_dir-dotted", "html-urls"])
 def test_every_link_in_every_page_leads_to_a_file_of_the_site(tmp_path, variant):
     """Generated HTML is not rewritten by MkDocs, so pmkb makes its links relative itself (and
     shares rendered rows between pages that link alike): each one must land on a real file."""

@@ -72,7 +72,8 @@ class SiteBuilder:
         self.as_of: date = result.kb.as_of
         self.use_directory_urls = use_directory_urls
         self.site_name = site_name
-        self.base = (cfg.options.get("pages_dir") or "").strip("/")
+        base = posixpath.normpath((cfg.options.get("pages_dir") or "").replace("\\", "/").strip("/") or ".")
+        self.base = "" if base == "." else base
         self.per_page = int(cfg.options.get("per_page") or 500)
         self.latest = int(cfg.options.get("latest") or 10)
         self.env = page_environment(cfg.root / cfg.templates_dir).overlay()

@@ -8,67 +8,222 @@ other files (unique ids, related links, named people) is never cached; `kb.check
 on every call.
 
 The cache is a convenience, never a source of truth: a missing, corrupt or unwritable cache
-is a miss, never an error. Entries are pickles read through an allowlist of the model's own
-classes, so a cache planted by someone else (a restored CI cache, say) cannot run code.
+is a miss, never an error. Entries are JSON: the model's classes are rebuilt by name from an
+allowlist and every field is checked against its annotation, so a cache planted by someone
+else (a restored CI cache, say) can neither run code nor hand the check a malformed object.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-import io
 import json
 import os
-import pickle
 import sys
 import tempfile
+import typing
+import zoneinfo
+from datetime import date, datetime, timedelta, timezone
+from functools import lru_cache
 from pathlib import Path
 
-from .model import Diagnostic, Postmortem
+from .model import ActionItem, Diagnostic, Impact, Postmortem, Section, Span, TimelineEntry
+from .suppress import Suppression, Suppressions
 
-FORMAT = 1
+FORMAT = 2
 SHARDS = 64  # an edit rewrites one shard, not the whole cache
 KEEP = 4  # fingerprints kept side by side (switching branches or configs back and forth)
 DEFAULT_DIR = ".pmkb_cache"
 
-_ALLOWED = {
-    ("datetime", "date"), ("datetime", "datetime"), ("datetime", "time"), ("datetime", "timedelta"),
-    ("datetime", "timezone"), ("zoneinfo", "ZoneInfo._unpickle"), ("zoneinfo._zoneinfo", "ZoneInfo._unpickle"),
-}
-_ALLOWED_MODULES = {"pmkb.core.model", "pmkb.core.suppress"}
+
+# ---- the file format: JSON, with the model's classes rebuilt by name and checked ------------
+_CLASSES = {c.__name__: c for c in (Span, Diagnostic, Section, TimelineEntry, ActionItem, Impact, Postmortem,
+                                    Suppression, Suppressions)}
 
 
-class _Unpickler(pickle.Unpickler):
-    def find_class(self, module, name):
-        if (module, name) in _ALLOWED or (module in _ALLOWED_MODULES and "." not in name and not name.startswith("_")):
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"{module}.{name} is not allowed in the pmkb cache")
+class _Bad(Exception):
+    """An entry that is not what pmkb writes: treated as a miss."""
 
 
+def _encode(v):
+    t = type(v)
+    if v is None or t is str or t is int or t is float or t is bool:
+        return v
+    if t is list:
+        return ["L", *map(_encode, v)]
+    if t is dict:
+        return ["M", *([_encode(k), _encode(x)] for k, x in v.items())]
+    if t is tuple:
+        return ["T", *map(_encode, v)]
+    if t is set or t is frozenset:
+        return ["S", *map(_encode, sorted(v, key=repr))]
+    if t is datetime:
+        tz = v.tzinfo
+        zone = None if tz is None else tz.key if isinstance(tz, zoneinfo.ZoneInfo) else v.utcoffset().total_seconds()
+        return ["DT", v.replace(tzinfo=None).isoformat(), zone]
+    if t is date:
+        return ["D", v.isoformat()]
+    if t.__name__ in _CLASSES and _CLASSES[t.__name__] is t:
+        return ["C", t.__name__, *(_encode(getattr(v, f.name)) for f in dataclasses.fields(t))]
+    raise TypeError(f"cannot cache a {t.__name__}")
+
+
+def _decode(v):
+    if not isinstance(v, list):
+        if isinstance(v, dict):
+            raise _Bad("a bare mapping")
+        return v
+    if not v or not isinstance(v[0], str):
+        raise _Bad("an untagged list")
+    tag = v[0]
+    if tag == "L":
+        return [_decode(x) for x in v[1:]]
+    if tag == "M":
+        out = {}
+        for pair in v[1:]:
+            if not isinstance(pair, list) or len(pair) != 2:
+                raise _Bad("a broken mapping")
+            key = _decode(pair[0])
+            if not isinstance(key, (str, int, float, bool, tuple, type(None))):
+                raise _Bad("an unhashable key")
+            out[key] = _decode(pair[1])
+        return out
+    if tag == "T":
+        return tuple(_decode(x) for x in v[1:])
+    if tag == "S":
+        return {_decode(x) for x in v[1:] if isinstance(x, (str, int))}
+    if tag == "D" and len(v) == 2 and isinstance(v[1], str):
+        return date.fromisoformat(v[1])
+    if tag == "DT" and len(v) == 3 and isinstance(v[1], str):
+        naive = datetime.fromisoformat(v[1])
+        zone = v[2]
+        if naive.tzinfo is not None:
+            raise _Bad("a datetime with two zones")
+        if zone is None:
+            return naive
+        if isinstance(zone, str):
+            return naive.replace(tzinfo=_zone(zone))
+        if isinstance(zone, (int, float)) and abs(zone) < 86400:
+            return naive.replace(tzinfo=timezone.utc if zone == 0 else timezone(timedelta(seconds=zone)))
+        raise _Bad("a bad time zone")
+    if tag == "C" and len(v) >= 2 and v[1] in _CLASSES:
+        cls = _CLASSES[v[1]]
+        fields = dataclasses.fields(cls)
+        values = [_decode(x) for x in v[2:]]
+        if len(values) != len(fields):
+            raise _Bad(f"{v[1]} with {len(values)} fields")
+        hints = _hints(cls)
+        for f, value in zip(fields, values):
+            if not _is(value, hints[f.name]):
+                raise _Bad(f"{v[1]}.{f.name} of type {type(value).__name__}")
+        return cls(*values)
+    raise _Bad(f"tag {tag!r}")
+
+
+@lru_cache(maxsize=None)
+def _zone(key: str):
+    return zoneinfo.ZoneInfo(key)  # refuses absolute and '..' keys itself
+
+
+@lru_cache(maxsize=None)
+def _hints(cls) -> dict:
+    return typing.get_type_hints(cls)
+
+
+def _is(value, hint) -> bool:
+    """Whether a decoded value fits a field's annotation (the shapes the model uses)."""
+    if hint is typing.Any:
+        return True
+    origin = typing.get_origin(hint)
+    if origin is typing.Union or origin is getattr(__import__("types"), "UnionType", None):
+        return any(_is(value, h) for h in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if origin in (list, set, tuple, dict):
+        if not isinstance(value, origin):
+            return False
+        args = typing.get_args(hint)
+        if origin is dict:
+            return not args or all(_is(k, args[0]) and _is(x, args[1]) for k, x in value.items())
+        if origin is tuple:
+            if not args or (len(args) == 2 and args[1] is Ellipsis):
+                return not args or all(_is(x, args[0]) for x in value)
+            return len(args) == len(value) and all(_is(x, h) for x, h in zip(value, args))
+        return not args or all(_is(x, args[0]) for x in value)
+    if hint in (list, set, tuple, dict):
+        return isinstance(value, hint)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is date:
+        return isinstance(value, date) and not isinstance(value, datetime)
+    if isinstance(hint, type):
+        return isinstance(value, hint)
+    return False
+
+
+def dumps(shard: dict) -> bytes:
+    return json.dumps([[list(k), d.hex(), _encode(pm), _encode(diags)] for k, (d, pm, diags) in shard.items()],
+                      ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def loads(data: bytes) -> dict:
+    out = {}
+    for row in json.loads(data):
+        if not (isinstance(row, list) and len(row) == 4 and isinstance(row[0], list) and len(row[0]) == 2
+                and all(isinstance(x, str) for x in row[0]) and isinstance(row[1], str)):
+            raise _Bad("a malformed entry")
+        pm, diags = _decode(row[2]), _decode(row[3])
+        if not isinstance(pm, Postmortem) or not isinstance(diags, list) or \
+                not all(isinstance(d, Diagnostic) for d in diags):
+            raise _Bad("an entry without a postmortem and its diagnostics")
+        out[tuple(row[0])] = (bytes.fromhex(row[1]), pm, diags)
+    return out
+
+
+# ---- where and under which key ------------------------------------------------------------
+@lru_cache(maxsize=1)
 def _code_stamp() -> str:
-    """Size and mtime of every module of pmkb: an edited checkout never reuses old results."""
+    """pmkb's own modules and the libraries a file check leans on: a changed checkout or
+    upgrade never reuses old results. Contents, not times, so CI can share a cache."""
+    import yaml
+
     package = Path(__file__).resolve().parent.parent
-    parts = [f"{FORMAT}", sys.version]
+    h = hashlib.blake2b(digest_size=16)
+    h.update(f"{FORMAT}\n{sys.version}\n{yaml.__version__}\n{hasattr(yaml, 'CSafeLoader')}\n".encode())
     for path in sorted(package.rglob("*.py")):
         try:
-            st = path.stat()
+            h.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
         except OSError:
             continue
-        parts.append(f"{path.relative_to(package).as_posix()}:{st.st_size}:{st.st_mtime_ns}")
-    return "\n".join(parts)
+    try:
+        from importlib.metadata import version
+
+        h.update(version("tzdata").encode())
+    except Exception:  # no tzdata package: the system's zone files
+        pass
+    return h.hexdigest()
+
+
+def _stable(v) -> str:
+    """A canonical text of configuration values (keys of any type, in a fixed order)."""
+    if isinstance(v, dict):
+        return "{" + ",".join(sorted(f"{_stable(k)}:{_stable(x)}" for k, x in v.items())) + "}"
+    if isinstance(v, (list, tuple)):
+        return "[" + ",".join(_stable(x) for x in v) + "]"
+    return repr(v)
 
 
 def fingerprint(cfg) -> str:
     """Everything besides the file itself that the cached results depend on."""
-    state = {
-        "code": _code_stamp(), "root": str(cfg.root), "docs_dir": str(cfg.docs_dir),
-        "postmortems_dir": cfg.postmortems_dir, "timezone": cfg.timezone, "id_prefix": cfg.id_prefix,
-        "currency": cfg.currency, "severities": repr(cfg.severities), "required": repr(sorted(cfg.required.items())),
-        "status_levels": cfg.status_levels, "rule_levels": cfg.rule_levels, "blame": cfg.blame,
-        "people": list(cfg.people), "max_file_size": cfg.max_file_size,
-        "customers": list(cfg.options.get("customers") or ()),  # the one raw option a per-file rule reads
-    }
-    text = json.dumps(state, sort_keys=True, default=repr)
-    return hashlib.blake2b(text.encode("utf-8"), digest_size=12).hexdigest()
+    state = [
+        _code_stamp(), str(cfg.root), str(cfg.docs_dir), cfg.postmortems_dir, cfg.timezone, cfg.id_prefix,
+        cfg.currency, repr(cfg.severities), _stable(cfg.required and {k: repr(v) for k, v in cfg.required.items()}),
+        _stable(cfg.status_levels), _stable(cfg.rule_levels), _stable(cfg.blame), _stable(list(cfg.people)),
+        cfg.max_file_size, _stable(list(cfg.options.get("customers") or ())),  # the one raw option a file rule reads
+    ]
+    return hashlib.blake2b(_stable(state).encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
 
 
 def cache_folder(cfg) -> Path | None:
@@ -86,6 +241,7 @@ class ResultCache:
     """Check results by (display path, path below the postmortems folder, content hash)."""
 
     def __init__(self, folder: Path, fingerprint: str):
+        self.top = folder
         self.folder = folder / f"v{FORMAT}" / fingerprint
         self._shards: dict[int, dict] = {}
         self._dirty: set[int] = set()
@@ -108,11 +264,8 @@ class ResultCache:
         if shard is None:
             shard = {}
             try:
-                with open(self.folder / f"{n:02x}.pickle", "rb") as fh:
-                    loaded = _Unpickler(io.BytesIO(fh.read())).load()
-                if isinstance(loaded, dict):
-                    shard = loaded
-            except Exception:  # missing, truncated, from another Python, planted: a miss
+                shard = loads((self.folder / f"{n:02x}.json").read_bytes())
+            except Exception:  # missing, truncated, hand-edited, planted: a miss
                 shard = {}
             self._shards[n] = shard
         return shard
@@ -121,12 +274,13 @@ class ResultCache:
         key = (display, rel)
         self._seen.add(key)
         hit = self._shard(self._shard_of(key)).get(key)
-        if hit is None or not isinstance(hit, tuple) or len(hit) != 3 or hit[0] != digest:
+        if hit is None or hit[0] != digest:
             return None
-        _, pm, diags = hit
-        if not isinstance(pm, Postmortem) or not isinstance(diags, list):
-            return None
-        return pm, diags
+        return hit[1], hit[2]
+
+    def keep(self, display: str, rel: str) -> None:
+        """A file answered from elsewhere (the in-memory cache of `mkdocs serve`) is still here."""
+        self._seen.add((display, rel))
 
     def put(self, display: str, rel: str, digest: bytes, pm: Postmortem, diags: list[Diagnostic]) -> None:
         key = (display, rel)
@@ -147,17 +301,20 @@ class ResultCache:
         if not self._dirty:
             return
         try:
+            created = not self.top.exists()
             self.folder.mkdir(parents=True, exist_ok=True)
-            _mark_as_cache(self.folder.parent.parent)
+            if created:  # only a folder pmkb made is marked: cache_dir could be any folder of yours
+                _mark_as_cache(self.top)
         except OSError:
             return
         for n in sorted(self._dirty):
-            target = self.folder / f"{n:02x}.pickle"
+            target = self.folder / f"{n:02x}.json"
             try:
+                data = dumps(self._shards[n])
                 fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=f".{n:02x}.", suffix=".tmp")
                 try:
                     with os.fdopen(fd, "wb") as fh:
-                        pickle.dump(self._shards[n], fh, protocol=pickle.HIGHEST_PROTOCOL)
+                        fh.write(data)
                     os.replace(tmp, target)
                 except BaseException:
                     Path(tmp).unlink(missing_ok=True)
@@ -180,11 +337,13 @@ def _mark_as_cache(top: Path) -> None:
 
 
 def _prune(versions: Path, keep: str) -> None:
-    """Keep the newest KEEP fingerprints."""
+    """Keep the newest KEEP fingerprints (folders named as pmkb names them, nothing else)."""
+    import re
     import shutil
 
     try:
-        folders = sorted((p for p in versions.iterdir() if p.is_dir() and p.name != keep),
+        folders = sorted((p for p in versions.iterdir() if p.is_dir() and p.name != keep
+                          and re.fullmatch(r"[0-9a-f]{24}", p.name) and not p.is_symlink()),
                          key=lambda p: p.stat().st_mtime, reverse=True)
     except OSError:
         return

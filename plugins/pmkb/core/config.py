@@ -7,6 +7,7 @@ cannot disagree. Every problem raises ConfigError naming the offending key.
 from __future__ import annotations
 
 import os
+import posixpath
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
@@ -158,7 +159,9 @@ class Config:
         root = Path(root).resolve()
         cfg = cls(config_file=config_file, root=root, options=opts)
         cfg.docs_dir = (root / docs_dir).resolve()
-        cfg.postmortems_dir = _str(opts, "postmortems_dir", "")
+        # "./incidents/" and "incidents" are one folder; page paths must not carry "./"
+        folder = posixpath.normpath(_str(opts, "postmortems_dir", "").replace("\\", "/").strip("/") or ".")
+        cfg.postmortems_dir = "" if folder == "." else folder
         cfg.exclude = tuple(_str_list(opts, "exclude"))
         cfg.timezone = _str(opts, "timezone", "UTC")
         try:

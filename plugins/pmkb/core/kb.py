@@ -274,6 +274,8 @@ def _per_file(cfg, files, display, cache, workers, disk):
         if data is not None:
             shown = display(abs_path)
             hit = cache.get(shown, data) if cache is not None else None
+            if hit is not None and disk is not None:
+                disk.keep(shown, rel)
             if hit is None and disk is not None:
                 digest = disk.digest(data)
                 hit = disk.get(shown, rel, digest)
