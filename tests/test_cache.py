@@ -142,9 +142,10 @@ def _tamper(kb: Path, change) -> None:
     lambda row: row[2].append("extra"),  # one field too many
     lambda row: row[3].append(["C", "Diagnostic", "p", 1, "PM1", "r", "error", "m", None]),  # span not a Span
     lambda row: row[3].append(["C", "Span", 1, 1, None, None]),  # diagnostics that are not diagnostics
+    lambda row: row[3].append(["C", "Diagnostic", "p", ["P", "1", 1, None, None], "PM1", "r", "error", "m", None]),
     lambda row: row[2].__setitem__(14, ["M", ["started", ["DT", "2024-01-01T00:00:00", "../../../etc/passwd"]]]),
     lambda row: row[2].__setitem__(6, {"__class__": "os.system"}),  # a bare mapping
-], ids=["class", "type", "arity", "nested-type", "not-diagnostics", "zone-path", "mapping"])
+], ids=["class", "type", "arity", "nested-type", "not-diagnostics", "span-type", "zone-path", "mapping"])
 def test_a_tampered_entry_is_a_miss(kb, change):
     cold = check_json(kb, "--no-cache")
     check_json(kb)
