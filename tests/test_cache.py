@@ -249,3 +249,21 @@ def test_every_option_a_file_check_reads_is_part_of_the_key(kb, options):
     after = check_json(kb)
     assert after == check_json(kb, "--no-cache")
     assert after != before  # each option changes what the check says, so a stale cache would show
+
+
+def test_the_serve_memory_cache_forgets_results_when_the_configuration_changes(kb):
+    """Under `mkdocs serve` the plugin outlives an edit of mkdocs.yml: its in-memory results must not."""
+    from pmkb.core.config import Config
+    from pmkb.core.kb import ParseCache, RelativeTo, check
+
+    md = kb / "postmortems/2024/INC-2024-003-apns-certificate-expiry.md"
+    md.write_text(md.read_text().replace("## Root Cause\n", "## Root Cause\n\nIt was human error.\n", 1))
+    memory = ParseCache()
+    before = check(Config.from_file(kb / "mkdocs.yml"), display=RelativeTo(kb), cache=memory)
+    assert any(d.rule == "blame-human-error" for d in before.diagnostics)
+    set_option(kb, rules={"blame-human-error": "off"})
+    after = check(Config.from_file(kb / "mkdocs.yml"), display=RelativeTo(kb), cache=memory)
+    fresh = check(Config.from_file(kb / "mkdocs.yml"), display=RelativeTo(kb))
+    assert [(d.path, d.rule, d.severity, d.span) for d in after.diagnostics] == \
+        [(d.path, d.rule, d.severity, d.span) for d in fresh.diagnostics]
+    assert not any(d.rule == "blame-human-error" for d in after.diagnostics)

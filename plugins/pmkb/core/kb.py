@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from .cache import ResultCache
+from .cache import ResultCache, fingerprint
 from .gc_pause import paused_gc
 from .blame import PeopleIndex, check_blame_file, check_blame_kb, settings_for
 from .editions import check_public
@@ -158,6 +158,13 @@ class ParseCache:
 
     def __init__(self) -> None:
         self._items: dict[str, tuple[bytes, Postmortem, list[Diagnostic]]] = {}
+        self._key: str | None = None
+
+    def use(self, key: str) -> None:
+        """Forget everything when the configuration (mkdocs.yml edited under serve) or code changed."""
+        if key != self._key:
+            self._items.clear()
+            self._key = key
 
     def get(self, display: str, data: bytes):
         hit = self._items.get(display)
@@ -188,6 +195,8 @@ def check(
     extra = sorted(set(only or ()) - {p.resolve() for p, _ in files})
     files = list(files) + [(p, p.name) for p in extra]
     as_of = as_of or cfg.today()
+    if cache is not None:
+        cache.use(fingerprint(cfg))
     with paused_gc():
         return _check(cfg, files, only, display, cache, as_of, workers, disk)
 
