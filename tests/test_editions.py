@@ -55,7 +55,29 @@ def test_the_sample_has_every_kind_of_visibility(editions):
 @pytest.mark.parametrize("edition", ["public", "internal", "restricted"])
 def test_nothing_excluded_appears_anywhere_in_the_edition(editions, edition):
     root, sites = editions
-    output = every_output(sites[edition])
+    assert_edition(root, sites[edition], every_output(sites[edition]), edition)
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    """The same three editions written by `pmkb generate` (plain Markdown and exports)."""
+    root = copy_sample(tmp_path_factory.mktemp("generated-editions"))
+    for edition in ("public", "internal", "restricted"):
+        proc = subprocess.run([sys.executable, "-m", "pmkb", "generate", f"out-{edition}", "--edition", edition],
+                              cwd=root, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+    return root
+
+
+@pytest.mark.parametrize("edition", ["public", "internal", "restricted"])
+def test_nothing_excluded_appears_in_the_generated_tree(generated, edition):
+    out = generated / f"out-{edition}"
+    text = "\n".join(p.read_text(encoding="utf-8", errors="replace") for p in sorted(out.rglob("*"))
+                     if p.is_file() and p.suffix in (".md", ".json", ".csv"))
+    assert_edition(generated, out, text, edition)
+
+
+def assert_edition(root: Path, site: Path, output: str, edition: str) -> None:
     pms = sample_postmortems(root)
     allowed = {"public": {"public"}, "internal": {"public", "internal"},
                "restricted": {"public", "internal", "restricted"}}[edition]
@@ -71,10 +93,10 @@ def test_nothing_excluded_appears_anywhere_in_the_edition(editions, edition):
         everyone = set().union(*(people(fm) for _, fm in pms))
         for name in everyone:
             assert name not in output, name
-        data = json.loads((sites[edition] / "pmkb/postmortems.json").read_text())
+        data = json.loads((site / "pmkb/postmortems.json").read_text())
         assert all(p["impact"]["revenue"] is None and not p["authors"] and not p["roles"] for p in data["postmortems"])
         assert all(a["owner"] is None for p in data["postmortems"] for a in p["action_items"])
-        assert not (sites[edition] / "actions").exists()
+        assert not (site / "actions").exists()
 
 
 def test_public_pages_have_the_status_page_shape(editions):
