@@ -443,6 +443,71 @@ def test_each_vector_is_neutralised_as_markdown(body):
     assert scan.bad == [], rendered
 
 
+RAW_BLOCK_VECTORS = [
+    '<div markdown="1">\nhover <x@y/onmouseover=alert(document.domain)//.z>\n</div>',
+    '<div markdown="1">\n<http://x/onmouseover=alert(1)//>\n</div>',
+    "<div>\n<https://x/y/ONfocus=alert(1)//>\n</div>",
+]
+
+
+@pytest.mark.parametrize("body", RAW_BLOCK_VECTORS)
+@pytest.mark.parametrize("extensions", [[], ["tables"], ["attr_list"], ["tables", "attr_list", "md_in_html", "admonition", "toc"]],
+                         ids=["none", "tables", "attr_list", "all"])
+def test_autolinks_in_raw_html_blocks_are_safe_whatever_the_site_enables(body, extensions):
+    """A site that builds OUT without md_in_html leaves a <div markdown> block raw, and a browser
+    reads an 'autolink' in it as a tag: one with /on...= becomes an event handler."""
+    import markdown
+
+    from pmkb.generate import neutralise
+
+    scan = Scan()
+    scan.feed(markdown.markdown(neutralise(body), extensions=extensions))
+    assert scan.bad == []
+
+
+def test_ordinary_autolinks_stay_links():
+    from pmkb.generate import neutralise
+
+    text = "See <https://grafana.example.com/d/abc?orgId=1> or write to <ops@example.com>."
+    assert neutralise(text) == text
+
+
+def test_many_braces_and_code_spans_take_linear_time():
+    """Work per brace used to scan the rest of the line and every code span: quadratic."""
+    import time
+
+    from pmkb.generate import neutralise
+
+    def cost(n):
+        text = "`x` {a} " * n
+        started = time.process_time()
+        out = neutralise(text)
+        return time.process_time() - started, out
+
+    small, _ = cost(2_000)
+    large, out = cost(64_000)  # 32x the input; quadratic work would take ~1000x as long
+    assert large < max(small, 0.01) * 200, (small, large)
+    assert "\\{a}" in out and "`x`" in out
+
+
+def test_file_names_that_cannot_be_page_paths_are_left_out_with_a_warning(tmp_path):
+    import os
+
+    (tmp_path / "docs/2025").mkdir(parents=True)
+    (tmp_path / "mkdocs.yml").write_text("site_name: t\nplugins: [search, pmkb]\n")
+    good = fixture_text("clean-sev2.md")
+    (tmp_path / "docs/2025/good.md").write_text(good)
+    (tmp_path / "docs/2025/a\\b.md").write_text(good.replace("INC-2024-001", "INC-2024-002"))
+    bad = os.path.join(os.fsencode(tmp_path / "docs/2025"), b"bad\xff.md")
+    with open(bad, "wb") as fh:
+        fh.write(good.replace("INC-2024-001", "INC-2024-003").encode())
+    proc = pmkb("generate", "out", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.count("cannot be a page path") == 2
+    assert sorted(p.name for p in (tmp_path / "out/2025").iterdir()) == ["good.md"]
+
+
 def test_ordinary_markdown_is_left_alone():
     from pmkb.generate import neutralise
 

@@ -22,6 +22,7 @@ replaces files one by one (temporary file + rename), and is deterministic.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import html
 import json
@@ -112,12 +113,16 @@ def _build_tree(cfg: Config, as_of: date | None, edition: str | None) -> Tree:
     by_path = result.by_path()
 
     for pm in sorted(result.kb.postmortems, key=lambda p: p.rel_path):
+        if not _plain_name(site.pm_src(pm)):
+            tree.warnings.append(f"{_printable(pm.path)}: the file name cannot be a page path (not UTF-8, or a "
+                                 "backslash); its page is left out: rename the file")
+            continue
         if pm.fatal:
             if site.public:  # as the plugin: a broken file leaves no trace in the public edition
                 continue
             md = site.env.get_template("broken_page.md.j2").render(
                 title=pm.rel_path.rsplit("/", 1)[-1], path=pm.path, diagnostics=by_path.get(pm.path, []))
-            tree.files[site.pm_src(pm)] = md.encode("utf-8")
+            tree.files[site.pm_src(pm)] = _utf8(md)
             tree.broken += 1
             continue
         if not site.includes(pm):
@@ -133,16 +138,16 @@ def _build_tree(cfg: Config, as_of: date | None, edition: str | None) -> Tree:
             tree.warnings.append(f"{pm.path}: the prose kept markup that could not be made safe as Markdown; "
                                  f"it is written as sanitised HTML")
         page = _front_matter(pm, public=site.public) + site.postmortem_header(pm) + f"\n{PROSE_MARK}\n\n" + prose
-        tree.files[src] = _ensure_newline(page).encode("utf-8")
+        tree.files[src] = _utf8(_ensure_newline(page))
         tree.postmortems += 1
 
     for page in site.pages():
         if page.src in tree.files:  # the plugin, too, keeps the postmortem and drops the generated page
             tree.warnings.append(f"{page.src}: a postmortem has the path of a generated page; the postmortem is kept")
             continue
-        tree.files[page.src] = _ensure_newline(page.markdown).encode("utf-8")
+        tree.files[page.src] = _utf8(_ensure_newline(page.markdown))
     for path, text in site.exports().items():
-        tree.files[path] = text.encode("utf-8")
+        tree.files[path] = _utf8(text)
     for name in ASSETS:
         tree.files[f"assets/pmkb/{name}"] = (resources.files("pmkb") / "assets" / name).read_bytes()
     for path in tree.files:
@@ -179,6 +184,24 @@ def _front_matter(pm, *, public: bool) -> str:
             lines.append(f"{key}:")
             lines += [f"  - {yaml_scalar(safe_title(str(v)))}" for v in values]
     return "\n".join(lines) + "\n---\n\n"
+
+
+def _utf8(text: str) -> bytes:
+    """Text as UTF-8; a file name that was not UTF-8 (shown in a table, say) becomes '?'."""
+    return text.encode("utf-8", "replace")
+
+
+def _printable(text: str) -> str:
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
+def _plain_name(src: str) -> bool:
+    try:
+        src.encode("utf-8")
+        _check_rel(src)
+    except (UnicodeEncodeError, GenerateError):
+        return False
+    return True
 
 
 def _ensure_newline(text: str) -> str:
@@ -221,6 +244,11 @@ def safe_url(value: str) -> bool:
 _SRC_TAG = re.compile(r"""<(/?)([A-Za-z][A-Za-z0-9-]*)((?:\s+[^\s"'<>/=`]+(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s"'=<>`]+))?)*)\s*(/?)>""")
 _SRC_ATTR = re.compile(r"""\s+([^\s"'<>/=`]+)(?:\s*=\s*("[^"]*"|'[^']*'|[^\s"'=<>`]+))?""")
 _AUTOLINK = re.compile(r"<(?:(?:https?|ftp)://[^\s<>]*|mailto:[^\s<>]+|[^\s<>@:/\\\"']+@[^\s<>@\\\"']+\.[^\s<>@\\\"']+)>", re.IGNORECASE)
+
+
+# Where Markdown is not processed (a raw HTML block when md_in_html is off), a browser reads
+# an "autolink" as a tag: `<http://x/onmouseover=alert(1)//>` has an onmouseover attribute.
+_RISKY_AUTOLINK = re.compile(r"(?i)/on[a-z0-9_-]*=|[\"'`]")
 
 
 def _rebuild(m: re.Match) -> tuple[str | None, bool]:
@@ -284,7 +312,7 @@ def _scrub_markup(text: str, code: bool) -> str:
                     pos = end
                 continue
         m = _AUTOLINK.match(text, i)
-        if m:
+        if m and not _RISKY_AUTOLINK.search(m.group(0)):
             out.append(text[pos:m.end()])
             pos = m.end()
             continue
@@ -345,31 +373,51 @@ def _attr_list_ok(content: str) -> bool:
 
 def _defuse_attr_lists(text: str, code_at) -> list[tuple[int, str]]:
     """attr_list (`{: onclick=... }`) sets any attribute it is given: escape the brace of any
-    brace group that names one the sanitiser would drop. `\\{` renders as `{` everywhere."""
+    brace group that names one the sanitiser would drop. `\\{` renders as `{` everywhere.
+    A line with very many braces gets all of them escaped, so the work stays linear."""
     edits = []
-    for m in re.finditer(r"\{", text):
-        i = m.start()
-        if code_at(i):
-            continue
-        k = i
-        while k > 0 and text[k - 1] == "\\":
-            k -= 1
-        if (i - k) % 2:  # already escaped
-            continue
-        line_end = text.find("\n", i)
-        line = text[i + 1:len(text) if line_end < 0 else line_end]
+    start = 0
+    for line in text.split("\n"):
+        braces = [start + j for j, ch in enumerate(line) if ch == "{"]
         close = line.rfind("}")
-        if close < 0:
-            continue
-        if not _attr_list_ok(line[:close]):
-            edits.append((i, "\\"))
+        for i in braces:
+            if code_at(i):
+                continue
+            k = i
+            while k > 0 and text[k - 1] == "\\":
+                k -= 1
+            if (i - k) % 2:  # already escaped
+                continue
+            if len(braces) > MAX_BRACES or (i - start < close and not _attr_list_ok(line[i - start + 1:close])):
+                edits.append((i, "\\"))
+        start += len(line) + 1
     return edits
 
 
+MAX_BRACES = 32  # per line, before every brace on it is escaped
+
+
 def _apply(text: str, edits: list[tuple[int, str]]) -> str:
-    for pos, ins in sorted(set(edits), reverse=True):
-        text = text[:pos] + ins + text[pos:]
-    return text
+    """Insert each (position, text) in one pass (linear: a file can hold many thousands)."""
+    out, last = [], 0
+    for pos, ins in sorted(set(edits)):
+        out.append(text[last:pos])
+        out.append(ins)
+        last = pos
+    out.append(text[last:])
+    return "".join(out)
+
+
+def _code_at(text: str):
+    """Whether a position is inside a code span: a binary search, not a scan per brace."""
+    spans = [(m.start(), m.end()) for m in _CODE_SPAN.finditer(text)]
+    starts = [a for a, _ in spans]
+
+    def at(pos: int) -> bool:
+        k = bisect.bisect_right(starts, pos) - 1
+        return k >= 0 and pos < spans[k][1]
+
+    return at
 
 
 _FENCE = re.compile(r"^([ \t>]*)(`{3,}|~{3,})([^\n]*)$")
@@ -416,11 +464,7 @@ def neutralise(text: str) -> str:
             first = re.sub(r"\{([^\n]*)\}", lambda m: m.group(0) if _attr_list_ok(m.group(1)) else "", first)
             out.append(first + newline + _scrub_markup(rest, code=True))
             continue
-        spans = [(m.start(), m.end()) for m in _CODE_SPAN.finditer(chunk)]
-
-        def code_at(pos, spans=spans):
-            return any(a <= pos < b for a, b in spans)
-
+        code_at = _code_at(chunk)
         chunk = _apply(chunk, _defuse_links(chunk, code_at) + _defuse_attr_lists(chunk, code_at))
         pieces, last = [], 0
         for m in _CODE_SPAN.finditer(chunk):
@@ -430,12 +474,8 @@ def neutralise(text: str) -> str:
         pieces.append(_scrub_markup(chunk[last:], code=False))
         chunk = "".join(pieces)
         # the comment and tag pass can join text: look at links and brace groups once more
-        spans = [(m.start(), m.end()) for m in _CODE_SPAN.finditer(chunk)]
-
-        def code_at_now(pos, spans=spans):
-            return any(a <= pos < b for a, b in spans)
-
-        chunk = _apply(chunk, _defuse_links(chunk, code_at_now) + _defuse_attr_lists(chunk, code_at_now))
+        code_at = _code_at(chunk)
+        chunk = _apply(chunk, _defuse_links(chunk, code_at) + _defuse_attr_lists(chunk, code_at))
         out.append(chunk)
     # pymdownx.snippets includes files at build time (`--8<-- "path"`): never from prose
     return _SNIPPET.sub(lambda m: m.group(1) + _ZWSP, "".join(out))
