@@ -287,6 +287,8 @@ def _scrub_markup(text: str, code: bool) -> str:
     out: list[str] = []
     pos = 0
     n = len(text)
+    newlines: list[int] | None = None  # found once, for comments: no rescans of long lines
+    comment_ends = True  # False once no '-->' is left after some point
     while True:
         i = text.find("<", pos)
         if i < 0:
@@ -297,13 +299,17 @@ def _scrub_markup(text: str, code: bool) -> str:
             out.append(text[pos:i + 1])
             pos = i + 1
             continue
-        if not code and text.startswith("<!--", i):
+        if not code and comment_ends and text.startswith("<!--", i):
             end = text.find("-->", i + 4)
+            comment_ends = end >= 0
             if end >= 0:
                 end += 3
-                line_start = text.rfind("\n", 0, i) + 1
-                line_end = text.find("\n", end)
-                line_end = n if line_end < 0 else line_end
+                if newlines is None:
+                    newlines = [m.start() for m in re.finditer("\n", text)]
+                k = bisect.bisect_left(newlines, i)
+                line_start = newlines[k - 1] + 1 if k > 0 else 0
+                k = bisect.bisect_left(newlines, end)
+                line_end = newlines[k] if k < len(newlines) else n
                 if line_start >= pos and not text[line_start:i].strip(" \t") and not text[end:line_end].strip(" \t"):
                     out.append(text[pos:line_start])  # a comment on lines of its own: the lines go
                     pos = min(line_end + 1, n)
