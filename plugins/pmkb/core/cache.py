@@ -183,7 +183,7 @@ def _check(hint):
 
 
 def dumps(shard: dict) -> bytes:
-    return json.dumps([[list(k), d.hex(), _encode(pm), _encode(diags)] for k, (d, pm, diags) in shard.items()],
+    return json.dumps([[list(k), d, _encode(pm), _encode(diags)] for k, (d, pm, diags) in shard.items()],
                       ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
@@ -197,7 +197,7 @@ def loads(data: bytes) -> dict:
         if not isinstance(pm, Postmortem) or not isinstance(diags, list) or \
                 not all(isinstance(d, Diagnostic) for d in diags):
             raise _Bad("an entry without a postmortem and its diagnostics")
-        out[tuple(row[0])] = (bytes.fromhex(row[1]), pm, diags)
+        out[tuple(row[0])] = (row[1], pm, diags)
     return out
 
 
@@ -238,7 +238,7 @@ def fingerprint(cfg) -> str:
     """Everything besides the file itself that the cached results depend on."""
     state = [
         _code_stamp(), str(cfg.root), str(cfg.docs_dir), cfg.postmortems_dir, cfg.timezone, cfg.id_prefix,
-        cfg.currency, repr(cfg.severities), _stable(cfg.required and {k: repr(v) for k, v in cfg.required.items()}),
+        cfg.currency, repr(cfg.severities), _stable({k: repr(v) for k, v in cfg.required.items()}),
         _stable(cfg.status_levels), _stable(cfg.rule_levels), _stable(cfg.blame), _stable(list(cfg.people)),
         cfg.max_file_size, _stable(list(cfg.options.get("customers") or ())),  # the one raw option a file rule reads
     ]
@@ -271,17 +271,12 @@ class ResultCache:
         folder = cache_folder(cfg)
         return None if folder is None else cls(folder, fingerprint(cfg))
 
-    @staticmethod
-    def digest(data: bytes) -> bytes:
-        return hashlib.blake2b(data, digest_size=16).digest()
-
     def _shard_of(self, key: tuple[str, str]) -> int:
         return hashlib.blake2b("\0".join(key).encode("utf-8", "surrogatepass"), digest_size=2).digest()[0] % SHARDS
 
     def _shard(self, n: int) -> dict:
         shard = self._shards.get(n)
         if shard is None:
-            shard = {}
             try:
                 shard = loads((self.folder / f"{n:02x}.json").read_bytes())
             except Exception:  # missing, truncated, hand-edited, planted: a miss
@@ -289,7 +284,8 @@ class ResultCache:
             self._shards[n] = shard
         return shard
 
-    def get(self, display: str, rel: str, digest: bytes) -> tuple[Postmortem, list[Diagnostic]] | None:
+    def get(self, display: str, rel: str, digest: str) -> tuple[Postmortem, list[Diagnostic]] | None:
+        """The results for this file if its bytes still hash to `digest` (parse.content_hash)."""
         key = (display, rel)
         self._seen.add(key)
         hit = self._shard(self._shard_of(key)).get(key)
@@ -301,11 +297,11 @@ class ResultCache:
         """A file answered from elsewhere (the in-memory cache of `mkdocs serve`) is still here."""
         self._seen.add((display, rel))
 
-    def put(self, display: str, rel: str, digest: bytes, pm: Postmortem, diags: list[Diagnostic]) -> None:
+    def put(self, display: str, rel: str, pm: Postmortem, diags: list[Diagnostic]) -> None:
         key = (display, rel)
         self._seen.add(key)
         n = self._shard_of(key)
-        self._shard(n)[key] = (digest, pm, list(diags))
+        self._shard(n)[key] = (pm.content_hash, pm, list(diags))
         self._dirty.add(n)
 
     def save(self) -> None:

@@ -18,7 +18,7 @@ from .editions import check_public
 from .config import Config
 from .findings import Findings
 from .model import Diagnostic, Postmortem
-from .parse import read_postmortem
+from .parse import content_hash, read_postmortem
 from .rules.actions import check_actions
 from .rules.knowledge_base import check_knowledge_base
 from .rules.template import check_template
@@ -272,9 +272,9 @@ def _work(args):
 def _per_file(cfg, files, display, cache, workers, disk):
     """Per-file checks: cache hits first; the misses in worker processes when there are many."""
     results: list = [None] * len(files)
-    todo: list[tuple[int, Path, str, bytes | None, bytes | None]] = []
+    todo: list[tuple[int, Path, str, bytes | None]] = []
     for i, (abs_path, rel) in enumerate(files):
-        data = digest = None
+        data = None
         if cache is not None or disk is not None:
             try:
                 data = abs_path.read_bytes() if abs_path.stat().st_size <= cfg.max_file_size else None
@@ -286,26 +286,25 @@ def _per_file(cfg, files, display, cache, workers, disk):
             if hit is not None and disk is not None:
                 disk.keep(shown, rel)
             if hit is None and disk is not None:
-                digest = disk.digest(data)
-                hit = disk.get(shown, rel, digest)
+                hit = disk.get(shown, rel, content_hash(data))
                 if hit is not None and cache is not None:
                     cache.put(shown, data, *hit)
             if hit is not None:
                 results[i] = hit
                 continue
-        todo.append((i, abs_path, rel, data, digest))
+        todo.append((i, abs_path, rel, data))
     n = default_workers(cfg, len(todo), workers)
     if n > 1:
-        done = _parallel(cfg, [(a, rel, d) for _, a, rel, d, _ in todo], display, n)
+        done = _parallel(cfg, [(a, rel, d) for _, a, rel, d in todo], display, n)
     else:
-        done = [check_file_content(a, rel, display(a), cfg, d) for _, a, rel, d, _ in todo]
-    for (i, _, rel, data, digest), result in zip(todo, done):
+        done = [check_file_content(a, rel, display(a), cfg, d) for _, a, rel, d in todo]
+    for (i, _, rel, data), result in zip(todo, done):
         results[i] = result
         if data is not None:
             if cache is not None:
                 cache.put(result[0].path, data, *result)
             if disk is not None:
-                disk.put(result[0].path, rel, digest or disk.digest(data), *result)
+                disk.put(result[0].path, rel, *result)
     if disk is not None:
         disk.save()
     return results

@@ -46,6 +46,11 @@ def decode(data: bytes) -> str | None:
     return text
 
 
+def content_hash(data: bytes) -> str:
+    """What identifies a file's bytes (pages, serve and the results cache all key on it)."""
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
 def read_postmortem(path: Path, display: str, rel_path: str, config: Config,
                     data: bytes | None = None) -> tuple[Postmortem, list]:
     """Parse a file from disk (or from `data`). Never raises for bad content."""
@@ -67,7 +72,7 @@ def read_postmortem(path: Path, display: str, rel_path: str, config: Config,
         pm.fatal = True
         f.add("file-too-large", Span(1), f"file is {len(data):,} bytes; the limit (max_file_size) is {config.max_file_size:,}")
         return pm, f.items
-    pm.content_hash = hashlib.blake2b(data, digest_size=16).hexdigest()
+    pm.content_hash = content_hash(data)
     text = decode(data)
     if text is None:
         pm.fatal = True
