@@ -20,7 +20,7 @@ from conftest import fixture_text
 from pmkb.core.config import Config
 from pmkb.core.parse import read_postmortem
 from pmkb.fix import Change, fix_bytes, fix_text, unified_diff
-from pmkb.safe_write import replace_file
+from pmkb.core.safe_write import replace_file
 
 CFG = Config.from_options({}, root=Path(__file__).parent)
 

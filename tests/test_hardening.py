@@ -205,7 +205,7 @@ def test_whole_knowledge_base_of_random_files_checks(tmp_path):
 KILLER = textwrap.dedent("""\
     import os, sys, time
     from pathlib import Path
-    import pmkb.safe_write as sw
+    import pmkb.core.safe_write as sw
     marker = Path(sys.argv[3])
     def stuck(fd):
         marker.write_text("writing")  # the temporary file is written; now we hang before the rename
@@ -242,7 +242,7 @@ def test_a_process_killed_mid_write_leaves_the_original_intact(tmp_path, mode):
 
 
 def test_replace_refuses_when_the_file_changed_since_it_was_read(tmp_path):
-    from pmkb.safe_write import FileExists, replace_file
+    from pmkb.core.safe_write import FileExists, replace_file
 
     target = tmp_path / "p.md"
     target.write_text("mine, edited meanwhile\n")

@@ -187,7 +187,7 @@ def fix(paths, config_file, show_diff):
     Exit status: 0 nothing (left) to fix, 1 with --diff when there are changes, 2 usage error.
     """
     from .fix import fix_bytes, unified_diff
-    from .safe_write import FileExists, replace_file
+    from .core.safe_write import FileExists, replace_file
 
     cfg = load_config(config_file)
     targets: list[Path] = []
@@ -371,7 +371,7 @@ def next_id(cfg: Config, year: int) -> str:
 def new(title, severity, day, author, dry_run, config_file):
     """Start a new postmortem from the template, with the next free ID. Never overwrites a file."""
     from .render import scaffold_environment
-    from .safe_write import FileExists, write_new
+    from .core.safe_write import FileExists, write_new
 
     cfg = load_config(config_file)
     sev = cfg.canonical_severity(severity)

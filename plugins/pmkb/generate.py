@@ -30,7 +30,6 @@ import os
 import posixpath
 import re
 import stat
-import tempfile
 from dataclasses import dataclass, field
 from datetime import date
 from importlib import resources
@@ -45,6 +44,7 @@ from .core.parse import decode
 from .core.yamlload import load_config_file
 from .render import yaml_scalar
 from .sanitize import _ATTRIBUTES, _TAGS, clean_html
+from .core.safe_write import write_atomic
 from .site import SiteBuilder, safe_title
 
 PROSE_MARK = "<!-- pmkb:prose -->"  # the plugin's marker between the generated header and the prose
@@ -672,18 +672,7 @@ def _write_atomic(folder: Path, name: str, data: bytes) -> None:
     target = folder / name
     if os.path.lexists(target) and os.path.isdir(target) and not os.path.islink(target):
         raise GenerateError(f"{target} is a folder where pmkb writes a file", 1)
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, target)  # a link at target is replaced, not followed
-    except BaseException:
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
-        raise
+    write_atomic(target, data)
 
 
 def _sha(data: bytes) -> str:

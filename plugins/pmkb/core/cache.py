@@ -20,7 +20,6 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
 import types
 import typing
 import zoneinfo
@@ -28,6 +27,7 @@ from datetime import date, datetime, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
 
+from .safe_write import write_atomic
 from .model import ActionItem, Diagnostic, Impact, Postmortem, Section, Span, TimelineEntry
 from .suppress import Suppression, Suppressions
 
@@ -323,18 +323,9 @@ class ResultCache:
         except OSError:
             return
         for n in sorted(self._dirty):
-            target = self.folder / f"{n:02x}.json"
             try:
-                data = dumps(self._shards[n])
-                fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=f".{n:02x}.", suffix=".tmp")
-                try:
-                    with os.fdopen(fd, "wb") as fh:
-                        fh.write(data)
-                    os.replace(tmp, target)
-                except BaseException:
-                    Path(tmp).unlink(missing_ok=True)
-                    raise
-            except Exception:
+                write_atomic(self.folder / f"{n:02x}.json", dumps(self._shards[n]))
+            except Exception:  # unwritable, or a value that is not the model's: that shard stays as it was
                 continue
         self._dirty.clear()
         _prune(self.folder.parent, keep=self.folder.name)
