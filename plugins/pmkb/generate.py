@@ -41,11 +41,9 @@ from .core.gc_pause import paused_gc
 from .core.kb import CheckResult, ParseCache, RelativeTo, discover
 from .core.kb import check as run_check
 from .core.parse import decode
-from .core.yamlload import load_config_file
-from .render import yaml_scalar
 from .sanitize import _ATTRIBUTES, _TAGS, clean_html
 from .core.safe_write import write_atomic
-from .site import SiteBuilder, safe_title
+from .site import SiteBuilder, meta_title
 
 PROSE_MARK = "<!-- pmkb:prose -->"  # the plugin's marker between the generated header and the prose
 ASSETS = ("pmkb.css", "pmkb.js")
@@ -73,15 +71,8 @@ class Tree:
 
 
 def site_settings(cfg: Config) -> dict:
-    """What the site's mkdocs.yml says beyond the pmkb options (tags in it are never run)."""
-    data: dict = {}
-    if cfg.config_file is not None and Path(cfg.config_file).is_file():
-        try:
-            loaded = load_config_file(Path(cfg.config_file).read_text(encoding="utf-8-sig"))
-        except Exception:  # Config.from_file read it already; be lenient here
-            loaded = None
-        if isinstance(loaded, dict):
-            data = loaded
+    """What the site's mkdocs.yml says beyond the pmkb options (as Config.from_file read it)."""
+    data = cfg.site
     name = data.get("site_name")
     return {
         "site_name": name if isinstance(name, str) and name.strip() else "Postmortems",
@@ -176,13 +167,13 @@ def _body(path: Path | None) -> str | None:
 def _front_matter(pm, *, public: bool) -> str:
     """Title, tags and services (authors too, except in the public edition), made safe the way the
     plugin makes page.meta safe: themes print them unescaped."""
-    lines = ["---", f"title: {yaml_scalar(safe_title(pm.title or pm.id or pm.rel_path))}"]
+    lines = ["---", f"title: {meta_title(pm.title or pm.id or pm.rel_path)}"]
     keys = ("tags", "services") if public else ("tags", "services", "authors")
     for key in keys:
         values = [v for v in getattr(pm, key) if str(v).strip()]
         if values:
             lines.append(f"{key}:")
-            lines += [f"  - {yaml_scalar(safe_title(str(v)))}" for v in values]
+            lines += [f"  - {meta_title(v)}" for v in values]
     return "\n".join(lines) + "\n---\n\n"
 
 

@@ -72,8 +72,7 @@ class SiteBuilder:
         self.as_of: date = result.kb.as_of
         self.use_directory_urls = use_directory_urls
         self.site_name = site_name
-        base = posixpath.normpath((cfg.options.get("pages_dir") or "").replace("\\", "/").strip("/") or ".")
-        self.base = "" if base == "." else base
+        self.base = cfg.pages_dir
         self.per_page = int(cfg.options.get("per_page") or 500)
         self.latest = int(cfg.options.get("latest") or 10)
         self.env = page_environment(cfg.root / cfg.templates_dir).overlay()
@@ -87,7 +86,6 @@ class SiteBuilder:
         self._tops: set[str] | None = None  # first path segments of row link targets
         self._group_srcs: dict[tuple[str, str], str] | None = None
         self._rows: dict[tuple, object] = {}
-        self._action_rows: dict[tuple, object] = {}
         self.edition = edition or cfg.options.get("edition") or "internal"
         self.public = self.edition == "public"
         self.people = people_index(self.kb.valid, cfg.people)
@@ -110,8 +108,6 @@ class SiteBuilder:
     def _stash(self, html) -> str:
         """Big generated HTML (tables, charts) need not go through Markdown or the search
         indexer: with stashing on, a placeholder stands in and `unstash` puts it back."""
-        from markupsafe import Markup
-
         if not self.stashing:
             return html
         key = f"<!--pmkb:stash:{len(self.blobs) + 1}:{id(self)}-->"
@@ -218,20 +214,19 @@ class SiteBuilder:
         return self._group_srcs.get((kind, key))
 
     # ---- rows -------------------------------------------------------------------
-    def row_html(self, pm: Postmortem, link):
-        """A postmortem's row in index tables. Pages in one folder link alike, so a row is
-        rendered once per folder, not once per table it appears in."""
-        key = (id(pm), link.folder)
+    def _rendered_row(self, template: str, macro: str, obj, link, make, **options) -> Markup:
+        """A table row rendered once per link context (see _row_key), however many index
+        and rollup tables list it."""
+        key = (macro, id(obj), link.folder, *options.items())
         html = self._rows.get(key)
         if html is None:
-            from markupsafe import Markup
-
-            html = self._rows[key] = Markup(self._row_macro(self.row(pm, link)))
+            render = getattr(self.env.get_template(template).module, macro)
+            html = self._rows[key] = Markup(render(make(obj, link), **options))
         return html
 
-    @property
-    def _row_macro(self):
-        return self.env.get_template("_macros.j2").module.incident_row
+    def row_html(self, pm: Postmortem, link) -> Markup:
+        """A postmortem's row in index tables."""
+        return self._rendered_row("_macros.j2", "incident_row", pm, link, self.row)
 
     def row(self, pm: Postmortem, link) -> dict:
         minutes = pm.minutes_between("started", "resolved")
@@ -325,17 +320,10 @@ class SiteBuilder:
         return out
 
     # ---- action items --------------------------------------------------------------
-    def action_row_html(self, r: ActionRow, link, show_pm: bool = True):
-        """An action item's table row; rendered once per link context, however many rollups
-        (open, by owner, by service, by severity) list it."""
-        key = (id(r.item), link.folder, show_pm)
-        html = self._action_rows.get(key)
-        if html is None:
-            from markupsafe import Markup
-
-            macro = self.env.get_template("_actions.j2").module.action_row
-            html = self._action_rows[key] = Markup(macro(self.action_row(r, link), show_pm=show_pm))
-        return html
+    def action_row_html(self, r: ActionRow, link, show_pm: bool = True) -> Markup:
+        """An action item's row in the rollups (open, by owner, by service, by severity)."""
+        return self._rendered_row("_actions.j2", "action_row", r.item, link, lambda _, lk: self.action_row(r, lk),
+                                  show_pm=show_pm)
 
     def action_row(self, r: ActionRow, link) -> dict:
         a, pm = r.item, r.postmortem

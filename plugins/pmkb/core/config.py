@@ -88,6 +88,7 @@ class Config:
     root: Path = Path(".")  # folder of mkdocs.yml
     docs_dir: Path = Path("docs")  # absolute after from_options
     postmortems_dir: str = ""  # relative to docs_dir
+    pages_dir: str = ""  # where generated pages go, relative to docs_dir
     exclude: tuple[str, ...] = ()
     timezone: str = "UTC"
     id_prefix: str = "INC"
@@ -102,6 +103,7 @@ class Config:
     max_file_size: int = 1_048_576
     templates_dir: str = "templates"
     options: dict[str, Any] = field(default_factory=dict)  # the raw plugin options
+    site: dict[str, Any] = field(default_factory=dict)  # the rest of mkdocs.yml, as read (site_name...)
     blame_settings: Any = None  # compiled blame patterns (core.blame.BlameSettings)
 
     # ---- derived -------------------------------------------------------
@@ -159,9 +161,8 @@ class Config:
         root = Path(root).resolve()
         cfg = cls(config_file=config_file, root=root, options=opts)
         cfg.docs_dir = (root / docs_dir).resolve()
-        # "./incidents/" and "incidents" are one folder; page paths must not carry "./"
-        folder = posixpath.normpath(_str(opts, "postmortems_dir", "").replace("\\", "/").strip("/") or ".")
-        cfg.postmortems_dir = "" if folder == "." else folder
+        cfg.postmortems_dir = _folder(opts, "postmortems_dir")
+        cfg.pages_dir = _folder(opts, "pages_dir")
         cfg.exclude = tuple(_str_list(opts, "exclude"))
         cfg.timezone = _str(opts, "timezone", "UTC")
         try:
@@ -223,9 +224,11 @@ class Config:
         if not isinstance(data, dict):
             raise ConfigError("config_file", f"{path} is not a mapping")
         docs_dir = data.get("docs_dir") or "docs"
-        return cls.from_options(
+        cfg = cls.from_options(
             plugin_options(data.get("plugins")), root=path.parent, docs_dir=docs_dir, config_file=path
         )
+        cfg.site = data
+        return cfg
 
 
 def plugin_options(plugins: Any) -> dict[str, Any]:
@@ -262,6 +265,12 @@ def _str(opts: dict, key: str, default: str) -> str:
     if not isinstance(v, str):
         raise ConfigError(key, f"must be text, got {type(v).__name__}")
     return v
+
+
+def _folder(opts: dict, key: str) -> str:
+    """A folder below docs_dir as page paths need it: "./kb/" and "kb" are one folder, "" the top."""
+    folder = posixpath.normpath(_str(opts, key, "").replace("\\", "/").strip("/") or ".")
+    return "" if folder == "." else folder
 
 
 def _str_list(opts: dict, key: str) -> list[str]:
