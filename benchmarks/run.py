@@ -51,12 +51,12 @@ _PEAK = ("import resource, subprocess, sys\n"
          "sys.exit(code)\n")
 
 
-def timed(cmd: list[str], cwd: Path) -> tuple[float, float, int]:
+def timed(cmd: list[str], cwd: Path, env: dict | None = None) -> tuple[float, float, int]:
     """(seconds, peak RSS in MB of the command and its worker processes, exit code). A small
     parent per command, so one run's peak never carries over into the next figure."""
     with tempfile.NamedTemporaryFile("r", suffix=".rss") as report:
         t = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-c", _PEAK, report.name, *cmd], cwd=cwd, env=ENV)
+        proc = subprocess.run([sys.executable, "-c", _PEAK, report.name, *cmd], cwd=cwd, env=env or ENV)
         secs = time.perf_counter() - t
         peak_kb = float(Path(report.name).read_text() or 0)
     return secs, peak_kb / 1024, proc.returncode
@@ -106,28 +106,25 @@ print(once())
     return float(out.stdout.strip().splitlines()[-1])
 
 
+def plugin_events(root: Path, env: dict) -> float | None:
+    """Seconds spent in the plugin's events during one build (benchmarks/plugin_time.py)."""
+    proc = subprocess.run([sys.executable, str(HERE / "plugin_time.py"), str(root / "mkdocs.yml"),
+                           str(root / "site-timed")], env=env, capture_output=True, text=True)
+    return float(proc.stdout.split("plugin events ")[1].split(" s")[0]) if "plugin events" in proc.stdout else None
+
+
 def build_figures(root: Path) -> dict:
-    global ENV
     build = [sys.executable, "-m", "mkdocs", "build", "-q", "-d"]
+    cold = {**ENV, "PMKB_NO_CACHE": "1"}
     off, off_mb, rc_off = timed(build + [str(root / "site-off"), "-f", "mkdocs-off.yml"], root)
-    saved, ENV = ENV, {**ENV, "PMKB_NO_CACHE": "1"}
-    try:
-        on, on_mb, rc_on = timed(build + [str(root / "site-on"), "-f", "mkdocs.yml"], root)
-        share = subprocess.run([sys.executable, str(HERE / "plugin_time.py"), str(root / "mkdocs.yml"),
-                                str(root / "site-timed")], env=ENV, capture_output=True, text=True)
-    finally:
-        ENV = saved
+    on, on_mb, rc_on = timed(build + [str(root / "site-on"), "-f", "mkdocs.yml"], root, cold)
+    share = plugin_events(root, cold)
     timed(build + [str(root / "site-warm"), "-f", "mkdocs.yml"], root)  # fill the results cache
     warm, _, _ = timed(build + [str(root / "site-warm"), "-f", "mkdocs.yml"], root)
-    warm_share = subprocess.run([sys.executable, str(HERE / "plugin_time.py"), str(root / "mkdocs.yml"),
-                                 str(root / "site-timed")], env=ENV, capture_output=True, text=True)
-
-    def events(proc):
-        return float(proc.stdout.split("plugin events ")[1].split(" s")[0]) if "plugin events" in proc.stdout else None
-
+    warm_share = plugin_events(root, ENV)
     size = lambda d: sum(p.stat().st_size for p in d.rglob("*") if p.is_file()) / 2**20  # noqa: E731
     return {"build_off_s": off, "build_on_s": on, "build_off_peak_mb": off_mb, "build_on_peak_mb": on_mb,
-            "plugin_share_s": events(share), "build_on_warm_s": warm, "plugin_share_warm_s": events(warm_share),
+            "plugin_share_s": share, "build_on_warm_s": warm, "plugin_share_warm_s": warm_share,
             "site_off_mb": size(root / "site-off"), "site_on_mb": size(root / "site-on"),
             "exit_codes": [rc_off, rc_on]}
 
