@@ -1,6 +1,11 @@
-"""Time spent inside the pmkb plugin's MkDocs events during one build (wall clock, no profiler).
+"""Time spent inside the pmkb plugin's MkDocs events (wall clock, no profiler).
 
-    python benchmarks/plugin_time.py path/to/mkdocs.yml
+    python benchmarks/plugin_time.py path/to/mkdocs.yml [SITE_DIR]           # one build
+    python benchmarks/plugin_time.py path/to/mkdocs.yml [SITE_DIR] --serve   # a serve rebuild
+
+With --serve it does what `mkdocs serve` does: one build, then (after editing one
+postmortem) a second build with the same plugin instance, and reports the second:
+the plugin's share of a rebuild, every event counted, next to the whole rebuild.
 """
 
 from __future__ import annotations
@@ -9,17 +14,21 @@ import logging
 import sys
 import time
 from collections import defaultdict
+from pathlib import Path
+
+EVENTS = ("on_config", "on_files", "on_page_read_source", "on_page_markdown", "on_page_content", "on_page_context",
+          "on_post_page", "on_post_build")
 
 
-def timed_build(config_file: str, site_dir: str) -> tuple[float, dict[str, float]]:
-    from mkdocs.commands.build import build
-    from mkdocs.config import load_config
-
+def instrument() -> dict[str, float]:
+    """Wrap every event the plugin defines; the returned dict fills as builds run."""
     from pmkb.mkdocs_plugin import PmkbPlugin
 
     spent: dict[str, float] = defaultdict(float)
-    for name in ("on_config", "on_files", "on_page_markdown", "on_page_content", "on_page_context"):
-        original = getattr(PmkbPlugin, name)
+    for name in EVENTS:
+        original = PmkbPlugin.__dict__.get(name)
+        if original is None:
+            continue
 
         def wrapper(self, *a, __o=original, __n=name, **k):
             t = time.perf_counter()
@@ -28,20 +37,36 @@ def timed_build(config_file: str, site_dir: str) -> tuple[float, dict[str, float
             finally:
                 spent[__n] += time.perf_counter() - t
 
-        wrapper.mkdocs_priority = getattr(original, "mkdocs_priority", None)
-        if wrapper.mkdocs_priority is None:
-            del wrapper.mkdocs_priority
+        if hasattr(original, "mkdocs_priority"):
+            wrapper.mkdocs_priority = original.mkdocs_priority
         setattr(PmkbPlugin, name, wrapper)
-    logging.disable(logging.WARNING)
+    return spent
+
+
+def timed_build(config_file: str, site_dir: str, serve: bool = False) -> tuple[float, dict[str, float]]:
+    from mkdocs.commands.build import build
+    from mkdocs.config import load_config
+
+    spent = instrument()
+    logging.disable(logging.CRITICAL)
     cfg = load_config(config_file, site_dir=site_dir)
-    cfg.plugins.on_startup(command="build", dirty=False)
+    cfg.plugins.on_startup(command="serve" if serve else "build", dirty=False)
+    if serve:
+        build(cfg)
+        docs = Path(cfg.docs_dir)
+        pages = sorted(docs.rglob("*.md"))
+        victim = pages[len(pages) // 2]
+        victim.write_text(victim.read_text().replace("title: ", "title: Edited ", 1))
+        cfg = load_config(config_file, site_dir=site_dir)  # as serve does: plugins with on_startup are kept
+        spent.clear()
     t = time.perf_counter()
     build(cfg)
     return time.perf_counter() - t, dict(spent)
 
 
 if __name__ == "__main__":
-    total, spent = timed_build(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "/tmp/pmkb-plugin-time")
-    print(f"build {total:.2f} s; plugin events {sum(spent.values()):.2f} s")
+    args = [a for a in sys.argv[1:] if a != "--serve"]
+    total, spent = timed_build(args[0], args[1] if len(args) > 1 else "/tmp/pmkb-plugin-time", "--serve" in sys.argv)
+    print(f"build {total:.2f} s; plugin events {sum(spent.values()):.3f} s")
     for k, v in sorted(spent.items(), key=lambda kv: -kv[1]):
-        print(f"  {k:<18} {v:.3f} s")
+        print(f"  {k:<20} {v:.3f} s")

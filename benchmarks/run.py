@@ -1,7 +1,7 @@
 """pmkb benchmarks: each figure against its floor, printed as a table.
 
-    python benchmarks/run.py --sizes 1000 10000            # check and serve at each size
-    python benchmarks/run.py --sizes 1000 --build 1000 5000  # also full mkdocs builds
+    python benchmarks/run.py --sizes 1000 10000              # pmkb check at each size
+    python benchmarks/run.py --sizes 1000 --build 1000 5000  # also full mkdocs builds and serve rebuilds
 
 Measurements (wall clock, this machine, one run each after a warm-up of the file cache):
 - floor: read every file and load its front matter with PyYAML's C loader, one process;
@@ -11,8 +11,8 @@ Measurements (wall clock, this machine, one run each after a warm-up of the file
 - mkdocs build with the plugin and with `enabled: false` (same mkdocs.yml, postmortems
   kept out of the nav with not_in_nav in both), and the plugin's own share of the build,
   cold (PMKB_NO_CACHE=1) and with the results cache warm;
-- a `mkdocs serve`-style rebuild after editing one postmortem: the plugin's own time
-  (its on_files, which re-checks with the content-hash cache and regenerates every page).
+- a `mkdocs serve` rebuild after editing one postmortem (benchmarks/plugin_time.py --serve):
+  the plugin's own time in every event of the rebuild, next to the whole rebuild.
 """
 
 from __future__ import annotations
@@ -78,32 +78,20 @@ def check_figures(root: Path) -> dict:
             "check_warm_s": warm, "check_warm_peak_mb": warm_mb, "check_one_edit_s": one_edit}
 
 
-def serve_rebuild_share(root: Path) -> float:
-    """The plugin's on_files on a rebuild after one edit, with its cache warm (as in `mkdocs serve`)."""
-    code = f"""
-import logging, time, sys
-from pathlib import Path
-logging.disable(logging.CRITICAL)
-from mkdocs.config import load_config
-from mkdocs.structure.files import get_files
-cfg = load_config({str(root / 'mkdocs.yml')!r})
-cfg.plugins.on_startup(command="serve", dirty=False)
-plugin = cfg.plugins["pmkb"]
-def once():
-    c = load_config({str(root / 'mkdocs.yml')!r})
-    c.plugins = cfg.plugins
-    c = cfg.plugins.on_config(c)
-    files = get_files(c)
-    t = time.perf_counter()
-    plugin.on_files(files, config=c)
-    return time.perf_counter() - t
-once()
-victim = sorted(Path({str(root / 'docs')!r}).rglob("*.md"))[len(list(Path({str(root / 'docs')!r}).rglob("*.md"))) // 2]
-victim.write_text(victim.read_text().replace("title: ", "title: Edited ", 1))
-print(once())
-"""
-    out = subprocess.run([sys.executable, "-c", code], env=ENV, capture_output=True, text=True, check=True)
-    return float(out.stdout.strip().splitlines()[-1])
+def serve_rebuild(root: Path) -> tuple[float, float]:
+    """(plugin's time in every event, whole rebuild) of a `mkdocs serve` rebuild after one edit:
+    benchmarks/plugin_time.py --serve, on a copy so the edit stays out of the other figures."""
+    import shutil
+
+    copy = root.parent / f"{root.name}-serve"
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(root, copy, ignore=shutil.ignore_patterns("site*", ".pmkb_cache"))
+    time.sleep(2.1)  # as in any real repository, the files are older than the racy-stat window
+    out = subprocess.run([sys.executable, str(HERE / "plugin_time.py"), str(copy / "mkdocs.yml"), str(copy / "site"),
+                          "--serve"], env={**ENV, "PMKB_NO_CACHE": "1"}, capture_output=True, text=True, check=True)
+    shutil.rmtree(copy, ignore_errors=True)
+    head = out.stdout.split("build ")[1]
+    return float(head.split("plugin events ")[1].split(" s")[0]), float(head.split(" s;")[0])
 
 
 def plugin_events(root: Path, env: dict) -> float | None:
@@ -131,8 +119,8 @@ def build_figures(root: Path) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000], help="check and serve at these sizes")
-    ap.add_argument("--build", type=int, nargs="*", default=[], help="full mkdocs builds at these sizes")
+    ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000], help="pmkb check at these sizes")
+    ap.add_argument("--build", type=int, nargs="*", default=[], help="mkdocs builds and serve rebuilds at these sizes")
     ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args()
     rows = {}
@@ -145,13 +133,13 @@ def main() -> None:
             r: dict = {"postmortems": n}
             if n in args.sizes:
                 r |= check_figures(root)
-                r["serve_plugin_s"] = serve_rebuild_share(root)
             if n in args.build:
                 r |= build_figures(root)
+                r["serve_plugin_s"], r["serve_rebuild_s"] = serve_rebuild(root)
             rows[n] = r
             print(json.dumps(r), file=sys.stderr)
     print(f"{'postmortems':>11} {'floor':>7} {'check 1p':>9} {'ratio':>6} {'check Np':>9} {'ratio':>6} {'peak MB':>8} "
-          f"{'ms/pm':>6} {'warm':>6} {'ratio':>6} {'1 edit':>6} {'serve':>7} {'build off':>9} {'build on':>9} "
+          f"{'ms/pm':>6} {'warm':>6} {'ratio':>6} {'1 edit':>6} {'serve':>7} {'rebuild':>7} {'build off':>9} {'build on':>9} "
           f"{'ratio':>6} {'plugin':>7} {'warm on':>8} {'ratio':>6} {'plugin':>7}")
     for n, r in rows.items():
         def f(key, fmt="{:.2f}"):
@@ -164,7 +152,7 @@ def main() -> None:
         bwratio = f"{r['build_on_warm_s'] / r['build_off_s']:.2f}x" if "build_on_warm_s" in r else "-"
         print(f"{n:>11} {f('floor_s'):>7} {f('check_serial_s'):>9} {ratio1:>6} {f('check_parallel_s'):>9} {ratio2:>6} "
               f"{f('check_parallel_peak_mb', '{:.0f}'):>8} {ms:>6} {f('check_warm_s'):>6} {wratio:>6} "
-              f"{f('check_one_edit_s'):>6} {f('serve_plugin_s', '{:.3f}'):>7} "
+              f"{f('check_one_edit_s'):>6} {f('serve_plugin_s', '{:.3f}'):>7} {f('serve_rebuild_s', '{:.1f}'):>7} "
               f"{f('build_off_s', '{:.1f}'):>9} {f('build_on_s', '{:.1f}'):>9} {bratio:>6} {f('plugin_share_s', '{:.1f}'):>7} "
               f"{f('build_on_warm_s', '{:.1f}'):>8} {bwratio:>6} {f('plugin_share_warm_s', '{:.1f}'):>7}")
     if args.json:

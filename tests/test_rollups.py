@@ -195,6 +195,57 @@ def test_overdue_policy_raises_old_major_items(tmp_path):
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+def test_serve_rebuild_equals_a_fresh_build(tmp_path, monkeypatch):
+    """Everything reused across `mkdocs serve` rebuilds (results by file stat and content, rows,
+    headers, sanitised prose, export records, compiled templates) gives the same site, byte for
+    byte, as a fresh build of the edited sources: the edit shows up on every page it touches."""
+    import logging
+    import os
+
+    from mkdocs.commands.build import build as mkdocs_build
+    from mkdocs.config import load_config
+
+    import pmkb.core.kb as kb
+
+    monkeypatch.setattr(kb.ParseCache, "RACY_NS", -10**18)  # trust file stats at once (a test is fast)
+    for k in ("SOURCE_DATE_EPOCH", "NO_MKDOCS_2_WARNING"):
+        monkeypatch.setenv(k, ENV[k])
+    monkeypatch.setenv("PMKB_NO_CACHE", "1")
+    root = copy_sample(tmp_path / "kb")
+    calls: list[str] = []
+    real = kb.check_file_content
+    monkeypatch.setattr(kb, "check_file_content", lambda *a, **k: calls.append(a[2]) or real(*a, **k))
+    logging.getLogger("mkdocs").setLevel(logging.CRITICAL)
+    served = tmp_path / "served"
+    cfg = load_config(str(root / "mkdocs.yml"), site_dir=str(served))
+    cfg.plugins.on_startup(command="serve", dirty=False)
+    plugin = cfg.plugins["pmkb"]
+    mkdocs_build(cfg)
+    calls.clear()
+
+    md = next((root / "postmortems").rglob("INC-2025-004-*.md"))
+    text = md.read_text()
+    edited = (text.replace("title: ", "title: Edited ", 1).replace("severity: SEV2", "severity: SEV1", 1)
+              .replace("incident_commander: Priya Raman", "incident_commander: Zora Quill", 1))
+    assert edited.count("Edited ") == 1 and "Zora Quill" in edited and "SEV1" in edited
+    md.write_text(edited)
+    os.utime(md, ns=(md.stat().st_atime_ns, md.stat().st_mtime_ns + 1_000_000_000))
+    cfg = load_config(str(root / "mkdocs.yml"), site_dir=str(served))
+    assert cfg.plugins["pmkb"] is plugin  # the instance serve keeps
+    mkdocs_build(cfg)
+    assert calls == [md.relative_to(root).as_posix()]  # the other files were not even read
+
+    proc = build(root, out=str(tmp_path / "fresh"))
+    assert proc.returncode == 0, proc.stderr
+    fresh = {p.relative_to(tmp_path / "fresh"): p.read_bytes() for p in (tmp_path / "fresh").rglob("*") if p.is_file()}
+    again = {p.relative_to(served): p.read_bytes() for p in served.rglob("*") if p.is_file()}
+    assert sorted(again) == sorted(fresh)
+    assert [str(p) for p in sorted(fresh) if again[p] != fresh[p]] == []
+    pages = [p for p, b in fresh.items() if b"Edited Checkout 503s" in b and p.suffix == ".html"]
+    assert len(pages) >= 8  # its own page, the home page, every index, rollup and problem page listing it
+    assert b"Zora Quill" in fresh[Path("pmkb/postmortems.json")]
+
+
 def test_serve_rebuild_reparses_only_the_edited_file(tmp_path, monkeypatch):
     """The plugin instance that `mkdocs serve` keeps: a second build after one edit re-parses one file."""
     import logging

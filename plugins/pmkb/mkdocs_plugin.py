@@ -19,12 +19,14 @@ from mkdocs.config import config_options as c
 from mkdocs.exceptions import PluginError
 from mkdocs.plugins import BasePlugin, event_priority, get_plugin_logger
 from mkdocs.structure.files import File, Files, InclusionLevel
+from mkdocs.utils.meta import YAML_RE
 
 from .core.config import Config, ConfigError
 from .core.editions import EDITIONS
-from .core.cache import ResultCache
+from .core.cache import ResultCache, fingerprint
 from .core.gc_pause import paused_gc
 from .core.kb import MARKDOWN_SUFFIXES, CheckResult, ParseCache, RelativeTo, is_excluded
+from .core.parse import content_hash, decode
 from .core.kb import check as run_check
 from .sanitize import clean_html
 from .site import Page, SiteBuilder, safe_title
@@ -33,7 +35,7 @@ log = get_plugin_logger(__name__)
 
 ASSETS = ("pmkb.css", "pmkb.js")
 PROSE_MARK = "<!-- pmkb:prose -->"  # where the generated header ends and the author's prose begins
-NAV_MODES = ("section", "none", "full")
+NAV_MODES = ("section", "link", "none", "full")
 
 
 class PmkbConfig(base.Config):
@@ -76,6 +78,13 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         self.result: CheckResult | None = None
         self.site: SiteBuilder | None = None
         self.by_src: dict = {}
+        self.meta_from_check: set[str] = set()
+        # what one build leaves for the next under `mkdocs serve` (see _remember)
+        self.memo_key: tuple | None = None
+        self.previous: SiteBuilder | None = None  # the last build's, for its rendered rows and templates
+        self.sources: dict[str, tuple[str, str]] = {}  # src -> (content hash, prose)
+        self.headers: dict[str, tuple] = {}  # src -> (inputs, Markdown in, Markdown out, stashed HTML)
+        self.cleaned: dict[str, tuple[str, str]] = {}  # src -> (HTML in, sanitised HTML out)
 
     # Defining on_startup keeps this instance (and its parse cache) across `mkdocs serve` rebuilds.
     def on_startup(self, *, command, dirty) -> None:
@@ -91,6 +100,7 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
                                             config_file=Path(config.config_file_path or "mkdocs.yml"))
         except ConfigError as exc:
             raise PluginError(str(exc)) from None
+        self.core.keep_meta = True  # pages reuse the front matter the check read (see on_page_read_source)
         for name in ASSETS:
             target = config.extra_css if name.endswith(".css") else config.extra_javascript
             if f"assets/pmkb/{name}" not in [str(x) for x in target]:
@@ -144,8 +154,9 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         edition = self.config.edition or "internal"
         if edition not in EDITIONS:
             raise PluginError(f"pmkb configuration: 'edition': {edition!r} is not one of {', '.join(EDITIONS)}")
+        self._remember(config, edition)
         self.site = SiteBuilder(self.result, self.core, use_directory_urls=config.use_directory_urls,
-                                site_name=config.site_name, stash=True, edition=edition)
+                                site_name=config.site_name, stash=True, edition=edition, previous=self.previous)
         by_rel = {pm.rel_path: pm for pm in self.result.kb.postmortems}
         self.by_src = {}
         full_nav = self.config.nav == "full"
@@ -171,7 +182,8 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
                 if page.src != self.site.path("index.md"):
                     log.warning(f"{page.src}: a file of yours has the path of a generated page; yours is kept")
                 continue
-            inclusion = InclusionLevel.UNDEFINED if page.in_nav else InclusionLevel.NOT_IN_NAV
+            in_nav = page.in_nav and (self.config.nav != "link" or page.src == self.site.path("index.md"))
+            inclusion = InclusionLevel.UNDEFINED if in_nav else InclusionLevel.NOT_IN_NAV
             files.append(File.generated(config, page.src, content=page.markdown, inclusion=inclusion))
             if page.in_nav:
                 self.nav_pages.append(page)
@@ -181,7 +193,18 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
             data = (resources.files("pmkb") / "assets" / name).read_bytes()
             files.append(File.generated(config, f"assets/pmkb/{name}", content=data))
         self._set_nav(config, files, found)
+        self.previous = self.site
         return files
+
+    def _remember(self, config, edition: str) -> None:
+        """Rendered rows, headers and pages are reused across `mkdocs serve` rebuilds only
+        while everything else they depend on is unchanged: configuration and code, the date,
+        the edition, URL style and the user's templates."""
+        key = (fingerprint(self.core), self.result.kb.as_of, edition, _file_stamp(config.config_file_path),
+               _templates_stamp(self.core.root / self.core.templates_dir))
+        if key != self.memo_key:
+            self.memo_key = key
+            self.previous, self.sources, self.headers, self.cleaned = None, {}, {}, {}
 
     def _replace_unreadable(self, files: Files, found, config) -> None:
         """A postmortem whose front matter could not be read (binary, too large, hostile YAML)
@@ -209,7 +232,7 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
                 years.setdefault(str(pm.date.year) if pm.date else "Undated", []).append(
                     {f"{pm.id}: {pm.title}": self.site.pm_src(pm)})
             section += [{y: items} for y, items in years.items()]
-        entry = {self.config.nav_title: section}
+        entry = {self.config.nav_title: home if mode == "link" else section}
         if self.user_nav is not None:
             mentioned = _nav_paths(self.user_nav)
             if not mentioned & {p.src for p in self.nav_pages}:
@@ -222,13 +245,43 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
             if f.src_uri not in generated and f.src_uri not in postmortems and f.src_uri != home
             and f.inclusion.is_in_nav() and not f.generated_by
         )
-        config.nav = [{"Home": home}] + _nest(others) + [entry]
+        config.nav = [{"Home": home}] + _nest(others) + ([] if mode == "link" else [entry])
 
     # ---- pages --------------------------------------------------------------------
+    def on_page_read_source(self, *, page, config):
+        """A postmortem's front matter was read once already, by the check: MkDocs gets the
+        prose alone and the parsed mapping becomes page.meta, so YAML is not parsed twice.
+        Anything unexpected (the file changed since, another front-matter form) falls back
+        to MkDocs' own reading."""
+        src = page.file.src_uri
+        pm = self.by_src.get(src)
+        if pm is None or pm.meta is None or not page.file.abs_src_path:
+            return None
+        known = self.sources.get(src)
+        if known is not None and known[0] == pm.content_hash:
+            self.meta_from_check.add(src)
+            return known[1]
+        try:
+            data = Path(page.file.abs_src_path).read_bytes()
+        except OSError:
+            return None
+        text = decode(data) if content_hash(data) == pm.content_hash else None
+        m = YAML_RE.match(text) if text is not None else None
+        if m is None:
+            return None
+        self.meta_from_check.add(src)
+        prose = "\n" + text[m.end():].lstrip("\n")  # the blank first line: no MultiMarkdown meta either
+        self.sources[src] = (pm.content_hash, prose)
+        return prose
+
     def on_page_markdown(self, markdown, *, page, config, files):
-        pm = self.by_src.get(page.file.src_uri)
+        src = page.file.src_uri
+        pm = self.by_src.get(src)
         if pm is None or self.site is None:
             return markdown
+        if src in self.meta_from_check:
+            self.meta_from_check.discard(src)
+            page.meta = dict(pm.meta)
         if pm.title:
             page.meta["title"] = safe_title(pm.title)
         for key in ("tags", "services", "authors"):
@@ -237,7 +290,15 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         if self.site.public:
             for key in ("authors", "roles", "impact", "action_items", "timeline"):
                 page.meta.pop(key, None)
-        return self.site.postmortem_header(pm) + f"\n{PROSE_MARK}\n\n" + self.site.prose(pm, markdown)
+        inputs = self.site.header_inputs(pm)
+        known = self.headers.get(src)
+        if known is not None and known[0] == inputs and known[1] == markdown:
+            self.site.restash(known[3])
+            return known[2]
+        out, stashed = self.site.stashing_into(
+            lambda: self.site.postmortem_header(pm) + f"\n{PROSE_MARK}\n\n" + self.site.prose(pm, markdown))
+        self.headers[src] = (inputs, markdown, out, stashed)
+        return out
 
     # After Material's search has indexed the page: the stashed tables and charts go back in.
     @event_priority(-100)
@@ -247,10 +308,34 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         return context
 
     def on_page_content(self, html, *, page, config, files):
-        if page.file.src_uri not in self.by_src:
+        src = page.file.src_uri
+        if src not in self.by_src:
             return html
+        known = self.cleaned.get(src)
+        if known is not None and known[0] == html:  # a string compare: far cheaper than sanitising again
+            return known[1]
         head, mark, prose = html.partition(PROSE_MARK)
-        return head + clean_html(prose) if mark else clean_html(html)
+        out = head + clean_html(prose) if mark else clean_html(html)
+        self.cleaned[src] = (html, out)
+        return out
+
+
+def _file_stamp(path) -> tuple:
+    """mkdocs.yml's bytes: any edit to it (Markdown extensions, theme) starts afresh."""
+    try:
+        data = Path(path).read_bytes() if path else b""
+    except OSError:
+        return ()
+    return (str(path), content_hash(data))
+
+
+def _templates_stamp(folder: Path) -> tuple:
+    """Names, sizes and times of the user's template overrides: editing one under serve
+    re-renders everything."""
+    try:
+        return tuple(sorted((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in folder.rglob("*") if p.is_file()))
+    except OSError:
+        return ()
 
 
 def _nav_paths(nav) -> set[str]:

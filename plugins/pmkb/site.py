@@ -9,11 +9,15 @@ entry points. Links inside generated HTML are relative to the page they are on.
 from __future__ import annotations
 
 import html
+import itertools
 import posixpath
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
+from html import escape as html_escape
 from datetime import date
 
+import jinja2
 from markupsafe import Markup
 
 from .core.config import Config
@@ -29,6 +33,16 @@ from .core.recurrence import possible_recurrences, problems
 from .core.model import TIME_KEYS, Postmortem
 from .core.urls import page_url, relative_url, slug
 from .render import page_environment, yaml_scalar
+
+_STASH_IDS = itertools.count(1)
+
+
+@jinja2.pass_environment
+def _stash_filter(env, html, search: str = "") -> str:
+    """Stash into the environment's current builder: imported macros keep the filter they
+    first saw, and under serve one environment serves one builder after another."""
+    return env.pmkb_site._stash(html, search)
+
 
 ROLE_LABELS = {"incident_commander": "Incident commander", "tech_lead": "Tech lead",
                "comms_lead": "Comms lead", "scribe": "Scribe"}
@@ -65,7 +79,8 @@ class Group:
 
 class SiteBuilder:
     def __init__(self, result: CheckResult, cfg: Config, *, use_directory_urls: bool = True,
-                 site_name: str = "Postmortems", stash: bool = False, edition: str | None = None):
+                 site_name: str = "Postmortems", stash: bool = False, edition: str | None = None,
+                 previous: SiteBuilder | None = None):
         self.result = result
         self.kb = result.kb
         self.cfg = cfg
@@ -75,17 +90,24 @@ class SiteBuilder:
         self.base = cfg.pages_dir
         self.per_page = int(cfg.options.get("per_page") or 500)
         self.latest = int(cfg.options.get("latest") or 10)
-        self.env = page_environment(cfg.root / cfg.templates_dir).overlay()
+        # `previous`: the last build's builder under `mkdocs serve`, when nothing but postmortems
+        # changed since: its compiled templates, rendered rows and export records are reused
+        self.env = previous.env if previous else page_environment(cfg.root / cfg.templates_dir).overlay()
         self.env.filters["minutes"] = format_minutes
         self.stashing = stash
         self.blobs: dict[str, str] = {}
-        self.env.filters["stash"] = self._stash
+        self._capture: dict[str, str] | None = None
+        self.env.pmkb_site = self  # the builder `stash` stashes into (see _stash_filter)
+        self.env.filters["stash"] = _stash_filter
         self.env.filters["meta_title"] = meta_title
         self._urls: dict[str, str] = {}
         self._links: dict[str, dict[str, str]] = {}
         self._tops: set[str] | None = None  # first path segments of row link targets
         self._group_srcs: dict[tuple[str, str], str] | None = None
-        self._rows: dict[tuple, object] = {}
+        self._rows: dict[tuple, Markup] = {}
+        self._previous_rows = previous._rows if previous else {}
+        self._records: dict[tuple, str] = {}
+        self._previous_records = previous._records if previous else {}
         self.edition = edition or cfg.options.get("edition") or "internal"
         self.public = self.edition == "public"
         self.people = people_index(self.kb.valid, cfg.people)
@@ -105,26 +127,37 @@ class SiteBuilder:
         self.groups = self._groups()
 
     # ---- stashed HTML ------------------------------------------------------------
-    def _stash(self, html) -> str:
-        """Big generated HTML (tables, charts) need not go through Markdown or the search
-        indexer: with stashing on, a placeholder stands in and `unstash` puts it back."""
+    def _stash(self, html, search: str = "") -> str:
+        """Big generated HTML (tables, charts, the postmortem card) need not go through Markdown
+        or the search indexer: with stashing on, a placeholder stands in and `unstash` puts it
+        back. `search` is the text the search index should still see in its place."""
         if not self.stashing:
             return html
-        key = f"<!--pmkb:stash:{len(self.blobs) + 1}:{id(self)}-->"
+        key = str(next(_STASH_IDS))
+        text = html_escape(" ".join(str(search).split()), quote=False)
         self.blobs[key] = str(html)
-        return Markup(f"\n\n{key}\n\n")
+        if self._capture is not None:
+            self._capture[key] = self.blobs[key]
+        return Markup(f'\n\n<div class="pmkb-stash" data-pmkb-stash="{key}">{text}</div>\n\n')
 
-    _STASH_RE = None
+    _STASH_RE = re.compile(r'<div class="pmkb-stash" data-pmkb-stash="(\d+)">[^<]*</div>')
 
     def unstash(self, html: str) -> str:
-        import re
-
-        if "<!--pmkb:stash:" not in html:
+        if 'data-pmkb-stash="' not in html:
             return html
-        if SiteBuilder._STASH_RE is None:
-            SiteBuilder._STASH_RE = re.compile(r"(?:<p>)?<!--pmkb:stash:\d+:\d+-->(?:</p>)?")
-        return SiteBuilder._STASH_RE.sub(lambda m: self.blobs.pop(m.group(0).removeprefix("<p>").removesuffix("</p>"), ""),
-                                         html)
+        return self._STASH_RE.sub(lambda m: self.blobs.pop(m.group(1), ""), html)
+
+    def stashing_into(self, render) -> tuple[str, dict[str, str]]:
+        """`render()`'s output and what it stashed, to keep together (serve reuses both)."""
+        self._capture = {}
+        try:
+            return render(), self._capture
+        finally:
+            self._capture = None
+
+    def restash(self, blobs: dict[str, str]) -> None:
+        """Stash again what a reused output stands in for (keys are unique in the process)."""
+        self.blobs.update(blobs)
 
     # ---- paths and links ----------------------------------------------------
     def path(self, *parts: str) -> str:
@@ -214,19 +247,27 @@ class SiteBuilder:
         return self._group_srcs.get((kind, key))
 
     # ---- rows -------------------------------------------------------------------
-    def _rendered_row(self, template: str, macro: str, obj, link, make, **options) -> Markup:
-        """A table row rendered once per link context (see _row_key), however many index
-        and rollup tables list it."""
-        key = (macro, id(obj), link.folder, *options.items())
+    def _rendered_row(self, template: str, macro: str, key: tuple, link, make, **options) -> Markup:
+        """A table row rendered once per link context (see _row_key), however many index and
+        rollup tables list it, and under `mkdocs serve` once per content: rows carried over from
+        the previous build (`previous_rows`) are reused while their postmortem is unchanged."""
+        key = (macro, *key, link.folder, *options.items())
         html = self._rows.get(key)
         if html is None:
-            render = getattr(self.env.get_template(template).module, macro)
-            html = self._rows[key] = Markup(render(make(obj, link), **options))
+            html = self._previous_rows.get(key)
+            if html is None:
+                render = getattr(self.env.get_template(template).module, macro)
+                html = Markup(render(make(link), **options))
+            self._rows[key] = html
         return html
+
+    def _pm_key(self, pm: Postmortem) -> tuple:
+        """What a postmortem's rows depend on: its content and the pages its links point to."""
+        return (pm.path, pm.content_hash, *(self.group_src("service", s) for s in pm.services))
 
     def row_html(self, pm: Postmortem, link) -> Markup:
         """A postmortem's row in index tables."""
-        return self._rendered_row("_macros.j2", "incident_row", pm, link, self.row)
+        return self._rendered_row("_macros.j2", "incident_row", self._pm_key(pm), link, lambda lk: self.row(pm, lk))
 
     def row(self, pm: Postmortem, link) -> dict:
         minutes = pm.minutes_between("started", "resolved")
@@ -322,7 +363,8 @@ class SiteBuilder:
     # ---- action items --------------------------------------------------------------
     def action_row_html(self, r: ActionRow, link, show_pm: bool = True) -> Markup:
         """An action item's row in the rollups (open, by owner, by service, by severity)."""
-        return self._rendered_row("_actions.j2", "action_row", r.item, link, lambda _, lk: self.action_row(r, lk),
+        key = (*self._pm_key(r.postmortem), r.item.index, r.overdue, r.days_overdue)
+        return self._rendered_row("_actions.j2", "action_row", key, link, lambda lk: self.action_row(r, lk),
                                   show_pm=show_pm)
 
     def action_row(self, r: ActionRow, link) -> dict:
@@ -493,10 +535,16 @@ class SiteBuilder:
         text = public_body(markdown, self.people) if self.public else strip_marked(markdown, self.edition)
         return redact_ids(text, self.excluded_ids)
 
+    def _record_json(self, key: tuple, make) -> str:
+        text = self._records.get(key) or self._previous_records.get(key) or make()
+        self._records[key] = text
+        return text
+
     def exports(self) -> dict[str, str]:
         site_url = lambda pm: self.url(self.pm_src(pm))  # noqa: E731 - site-relative URL
         return {
-            self.path("pmkb", "postmortems.json"): postmortems_json(self.pms, self.cfg, self.as_of, site_url),
+            self.path("pmkb", "postmortems.json"): postmortems_json(self.pms, self.cfg, self.as_of, site_url,
+                                                                    self._record_json),
             self.path("pmkb", "action-items.csv"): csv_text(action_rows(self.pms, self.as_of)),
         }
 
@@ -538,6 +586,22 @@ class SiteBuilder:
             duration=format_minutes(m.ttr if m.ttr is not None else pm.duration_minutes)
             if (m.ttr is not None or pm.duration_minutes is not None) else "",
             currency=self.cfg.currency, as_of=self.as_of.isoformat(), public=self.public,
+        )
+
+    def header_inputs(self, pm: Postmortem) -> tuple:
+        """Everything `postmortem_header` reads besides this builder's settings: under serve,
+        equal inputs mean an equal header, so it is not rendered again."""
+        def ref(rid):
+            t = self.by_id.get(rid)
+            return (rid, t.path, t.content_hash, t.fatal) if t is not None else (rid,)
+
+        return (
+            pm.path, pm.content_hash, tuple(ref(r) for r in pm.related),
+            tuple(ref(r) for r in self.backlinks.get(pm.id or "", ())),
+            tuple(ref(p.id) for p in self.by_problem.get(pm.problem, ())) if pm.problem else (),
+            tuple((d.span.line, d.rule, d.message) for d in self.errors.get(pm.path, ())),
+            tuple(self.group_src("service", s) for s in pm.services), tuple(self.group_src("tag", t) for t in pm.tags),
+            self.group_src("severity", pm.severity) if pm.severity else None,
         )
 
     def _ref(self, rid: str, link) -> dict:

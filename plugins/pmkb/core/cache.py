@@ -42,6 +42,9 @@ _CLASSES = {c.__name__: c for c in (Span, Diagnostic, Section, TimelineEntry, Ac
                                     Suppression, Suppressions)}
 
 
+_NOT_CACHED = {"meta"}  # a page generator's copy of the front matter: big, and cheap to read again
+
+
 class _Bad(Exception):
     """An entry that is not what pmkb writes: treated as a miss."""
 
@@ -67,7 +70,8 @@ def _encode(v):
     if t is Span:  # the most common object by far: a compact form of its own
         return ["P", v.line, v.column, v.end_line, v.end_column]
     if t.__name__ in _CLASSES and _CLASSES[t.__name__] is t:
-        return ["C", t.__name__, *(_encode(getattr(v, f.name)) for f in dataclasses.fields(t))]
+        return ["C", t.__name__, *(None if f.name in _NOT_CACHED else _encode(getattr(v, f.name))
+                                   for f in dataclasses.fields(t))]
     raise TypeError(f"cannot cache a {t.__name__}")
 
 

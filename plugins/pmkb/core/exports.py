@@ -39,7 +39,15 @@ def postmortem_record(pm: Postmortem, cfg: Config, as_of: date, url: str) -> dic
     }
 
 
-def postmortems_json(pms: list[Postmortem], cfg: Config, as_of: date, url_of) -> str:
-    records = [postmortem_record(pm, cfg, as_of, url_of(pm)) for pm in sorted(pms, key=lambda p: p.id or "")]
-    return json.dumps({"as_of": as_of.isoformat(), "postmortems": records}, ensure_ascii=False,
-                      separators=(",", ":")) + "\n"
+def postmortems_json(pms: list[Postmortem], cfg: Config, as_of: date, url_of, memo=None) -> str:
+    """`memo(key, make)` may return a record's JSON kept from an earlier call (serve rebuilds)."""
+    parts = []
+    for pm in sorted(pms, key=lambda p: p.id or ""):
+        url = url_of(pm)
+        make = lambda: _compact(postmortem_record(pm, cfg, as_of, url))  # noqa: B023,E731 - called at once
+        parts.append(memo((pm.path, pm.content_hash, url), make) if memo else make())
+    return '{"as_of":' + _compact(as_of.isoformat()) + ',"postmortems":[' + ",".join(parts) + "]}\n"
+
+
+def _compact(value) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))

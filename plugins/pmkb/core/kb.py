@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from .cache import ResultCache, fingerprint
 from .gc_pause import paused_gc
-from .blame import PeopleIndex, check_blame_file, check_blame_kb, settings_for
+from .blame import PeopleIndex, check_blame_file, check_blame_kb, check_named_people, settings_for
 from .editions import check_public
 from .config import Config
 from .findings import Findings
@@ -154,16 +155,25 @@ def dated_findings(pm: Postmortem, display: str, cfg: Config, as_of: date) -> li
 
 
 class ParseCache:
-    """Per-file results keyed by path and content hash, kept across `mkdocs serve` rebuilds."""
+    """Per-file results kept across `mkdocs serve` rebuilds, so a rebuild after one edit
+    redoes the work of one file: the per-file stage by path and content (a file whose size,
+    times and inode are unchanged is not even read again), the dated and named-people
+    stages by content and the date or the people they depend on."""
+
+    RACY_NS = 2_000_000_000  # a file changed within 2 s of being read may change again unseen
 
     def __init__(self) -> None:
         self._items: dict[str, tuple[bytes, Postmortem, list[Diagnostic]]] = {}
+        self._stats: dict[str, tuple[tuple, str, tuple[Postmortem, list[Diagnostic]]]] = {}
+        self.dated: dict[str, tuple[str, date, list[Diagnostic]]] = {}
+        self.named: dict[str, tuple[str, list[Diagnostic]]] = {}
+        self.people: frozenset[str] | None = None
         self._key: str | None = None
 
     def use(self, key: str) -> None:
         """Forget everything when the configuration (mkdocs.yml edited under serve) or code changed."""
         if key != self._key:
-            self._items.clear()
+            self.__init__()
             self._key = key
 
     def get(self, display: str, data: bytes):
@@ -174,6 +184,21 @@ class ParseCache:
 
     def put(self, display: str, data: bytes, pm: Postmortem, diags: list[Diagnostic]) -> None:
         self._items[display] = (data, pm, diags)
+
+    @staticmethod
+    def stat_key(st: os.stat_result) -> tuple:
+        return (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino, st.st_dev)
+
+    def get_unchanged(self, abs_path: str, key: tuple):
+        """(display path, result) when the file's stat is what it was when last read."""
+        hit = self._stats.get(abs_path)
+        return (hit[1], hit[2]) if hit is not None and hit[0] == key else None
+
+    def put_stat(self, abs_path: str, key: tuple, display: str, result) -> None:
+        if time.time_ns() - key[0] > self.RACY_NS and time.time_ns() - key[1] > self.RACY_NS:
+            self._stats[abs_path] = (key, display, result)
+        else:
+            self._stats.pop(abs_path, None)
 
 
 def check(
@@ -192,7 +217,7 @@ def check(
     `mkdocs serve` rebuilds), `disk` across runs."""
     if files is None:
         files = discover(cfg)
-    extra = sorted(set(only or ()) - {p.resolve() for p, _ in files})
+    extra = sorted(set(only) - {p.resolve() for p, _ in files}) if only else []
     files = list(files) + [(p, p.name) for p in extra]
     as_of = as_of or cfg.today()
     if cache is not None:
@@ -207,11 +232,11 @@ def _check(cfg, files, only, display, cache, as_of, workers, disk) -> CheckResul
     per_path: dict[str, Findings] = {}
     for pm, diags in results:
         f = Findings(pm.path, cfg, pm.status)
-        f.items = list(diags) + dated_findings(pm, pm.path, cfg, as_of)
+        f.items = list(diags) + _dated(pm, cfg, as_of, cache)
         per_path[pm.path] = f
     kb = KnowledgeBase(cfg, pms, as_of)
     check_knowledge_base([pm for pm in pms if not pm.fatal], per_path, cfg)
-    check_blame_kb(kb, per_path)
+    _named_people(kb, per_path, cache)
     diagnostics: list[Diagnostic] = []
     wanted = None if only is None else {display(p.resolve()) for p in only}
     for pm in pms:
@@ -225,6 +250,44 @@ def _check(cfg, files, only, display, cache, as_of, workers, disk) -> CheckResul
     diagnostics.sort(key=Diagnostic.sort_key)
     checked = {pm.path for pm in pms} if wanted is None else wanted
     return CheckResult(kb, diagnostics, len(checked), checked)
+
+
+def _dated(pm: Postmortem, cfg: Config, as_of: date, cache: ParseCache | None) -> list[Diagnostic]:
+    if cache is None:
+        return dated_findings(pm, pm.path, cfg, as_of)
+    hit = cache.dated.get(pm.path)
+    if hit is not None and hit[0] == pm.content_hash and hit[1] == as_of:
+        return hit[2]
+    items = dated_findings(pm, pm.path, cfg, as_of)
+    cache.dated[pm.path] = (pm.content_hash, as_of, items)
+    return items
+
+
+def _named_people(kb: KnowledgeBase, per_path: dict[str, Findings], cache: ParseCache | None) -> None:
+    """People named in root-cause sections: needs everyone the knowledge base knows, so under
+    serve a file's result is kept while its content and that set of people are unchanged."""
+    if cache is None:
+        check_blame_kb(kb, per_path)
+        return
+    cfg = kb.config
+    valid = kb.valid
+    names = set(cfg.people)
+    for pm in valid:
+        names |= pm.people
+    people = frozenset(names)
+    if people != cache.people:
+        cache.named.clear()
+        cache.people = people
+    index = settings = None
+    for pm in valid:
+        hit = cache.named.get(pm.path)
+        if hit is None or hit[0] != pm.content_hash:
+            if index is None:
+                index, settings = PeopleIndex(sorted(people)), settings_for(cfg)
+            f = Findings(pm.path, cfg, pm.status)
+            check_named_people(pm, f, index, settings)
+            hit = cache.named[pm.path] = (pm.content_hash, f.items)
+        per_path[pm.path].items.extend(hit[1])
 
 
 PARALLEL_MIN_FILES = 200  # below this, starting processes costs more than it saves
@@ -273,11 +336,21 @@ def _per_file(cfg, files, display, cache, workers, disk):
     """Per-file checks: cache hits first; the misses in worker processes when there are many."""
     results: list = [None] * len(files)
     todo: list[tuple[int, Path, str, bytes | None]] = []
+    stats: dict[int, tuple] = {}
     for i, (abs_path, rel) in enumerate(files):
         data = None
         if cache is not None or disk is not None:
             try:
-                data = abs_path.read_bytes() if abs_path.stat().st_size <= cfg.max_file_size else None
+                st = abs_path.stat()
+                if cache is not None:
+                    stats[i] = key = ParseCache.stat_key(st)
+                    hit = cache.get_unchanged(str(abs_path), key)
+                    if hit is not None:
+                        if disk is not None:
+                            disk.keep(hit[0], rel)
+                        results[i] = hit[1]
+                        continue
+                data = abs_path.read_bytes() if st.st_size <= cfg.max_file_size else None
             except OSError:
                 data = None
         if data is not None:
@@ -291,6 +364,8 @@ def _per_file(cfg, files, display, cache, workers, disk):
                     cache.put(shown, data, *hit)
             if hit is not None:
                 results[i] = hit
+                if i in stats:
+                    cache.put_stat(str(abs_path), stats[i], shown, hit)
                 continue
         todo.append((i, abs_path, rel, data))
     n = default_workers(cfg, len(todo), workers)
@@ -298,11 +373,13 @@ def _per_file(cfg, files, display, cache, workers, disk):
         done = _parallel(cfg, [(a, rel, d) for _, a, rel, d in todo], display, n)
     else:
         done = [check_file_content(a, rel, display(a), cfg, d) for _, a, rel, d in todo]
-    for (i, _, rel, data), result in zip(todo, done):
+    for (i, abs_path, rel, data), result in zip(todo, done):
         results[i] = result
         if data is not None:
             if cache is not None:
                 cache.put(result[0].path, data, *result)
+                if i in stats:
+                    cache.put_stat(str(abs_path), stats[i], result[0].path, result)
             if disk is not None:
                 disk.put(result[0].path, rel, *result)
     if disk is not None:

@@ -124,6 +124,8 @@ def parse_text(text: str, pm: Postmortem, f: Findings, config: Config) -> tuple[
     for kpath, span in loaded.duplicates:
         f.add("duplicate-key", span, f"key '{'.'.join(map(str, kpath))}' appears more than once; YAML keeps only the last")
     pm.spans, pm.key_spans = loaded.spans, loaded.key_spans
+    if config.keep_meta:
+        pm.meta = loaded.value
     pm.body = "\n".join(lines[close + 1:])
     pm.body_line = close + 2
     _sections(pm, lines, close + 1)
