@@ -560,22 +560,22 @@ class SiteBuilder:
         for key in TIME_KEYS:
             t = pm.times.get(key)
             d = derived.get(key)
-            times.append({
+            times.append(_View({
                 "label": key.capitalize(), "time": t.strftime("%Y-%m-%d %H:%M %Z").strip() if t else "",
                 "iso": t.isoformat() if t else "",
                 "derived_label": LABELS[d] if d else "", "derived": format_minutes(m.get(d)) if d and m.get(d) is not None else "",
-            })
+            }))
         timeline = _timeline_view(pm)
         related = [self._ref(rid, link) for rid in pm.related]
         backlinks = [self._ref(rid, link) for rid in self.backlinks.get(pm.id or "", []) if rid not in pm.related]
         siblings = []
         if pm.problem:
             siblings = [self._ref(p.id, link) for p in self.by_problem[pm.problem] if p.id != pm.id]
-        items = [{
+        items = [_View({
             "id": a.id, "action": a.action, "owner": a.owner or "", "due": a.due.isoformat() if a.due else "",
             "status": a.status, "kind": a.kind or "", "ticket": a.ticket, "overdue": a.is_overdue(self.as_of),
             "days_overdue": (self.as_of - a.due).days if a.is_overdue(self.as_of) else 0,
-        } for a in pm.action_items]
+        }) for a in pm.action_items]
         return self.env.get_template("postmortem_page.md.j2").render(
             pm=pm, m=m, sev=sev, times=times, timeline=timeline, items=items, related=related,
             backlinks=backlinks, siblings=siblings, errors=self.errors.get(pm.path, []),
@@ -607,9 +607,9 @@ class SiteBuilder:
     def _ref(self, rid: str, link) -> dict:
         target = self.by_id.get(rid)
         if target is None or target.fatal:
-            return {"id": rid, "title": "", "href": "", "date": ""}
-        return {"id": rid, "title": target.title or "", "href": link(self.pm_src(target)),
-                "date": target.date.isoformat() if target.date else "", "severity": target.severity or ""}
+            return _View({"id": rid, "title": "", "href": "", "date": ""})
+        return _View({"id": rid, "title": target.title or "", "href": link(self.pm_src(target)),
+                      "date": target.date.isoformat() if target.date else "", "severity": target.severity or ""})
 
 
 _GROUP_SUBTITLE = {
@@ -632,13 +632,30 @@ def _timeline_view(pm: Postmortem) -> dict:
         pos = None
         if e.time is not None and start is not None:
             pos = round(100 * (e.time - start).total_seconds() / span, 2) if span else 0.0
-        rows.append({
-            "n": i, "time": e.time.strftime("%H:%M") if e.time else e.raw_time,
+        rows.append(_View({
+            "n": i, "time": _hh_mm(e.time) if e.time else e.raw_time,
             "datetime": e.time.isoformat() if e.time else "",
             "day": e.time.strftime("%Y-%m-%d") if e.time else "",
             "event": e.event, "phase": e.phase or "", "pos": pos,
             "offset": format_minutes((e.time - start).total_seconds() / 60) if e.time and start else "",
-        })
+        }))
     multi_day = len({r["day"] for r in rows if r["day"]}) > 1
-    return {"rows": rows, "start": start.strftime("%H:%M") if start else "", "end": end.strftime("%H:%M") if end else "",
-            "total": format_minutes(span / 60) if span else "", "multi_day": multi_day}
+    return _View({"rows": rows, "start": _hh_mm(start) if start else "", "end": _hh_mm(end) if end else "",
+                  "total": format_minutes(span / 60) if span else "", "multi_day": multi_day})
+
+
+def _hh_mm(t) -> str:
+    return f"{t.hour:02d}:{t.minute:02d}"  # strftime("%H:%M"), at a fifth of the cost
+
+
+class _View(dict):
+    """Template data read as `row.key` (and still `row["key"]`) without Jinja's slow path for
+    dicts: it tries an attribute first and pays for the AttributeError on every lookup."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
