@@ -18,7 +18,7 @@ from html import escape as html_escape
 from datetime import date
 
 import jinja2
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from .core.config import Config
 from .core.durations import format_minutes
@@ -100,11 +100,13 @@ class SiteBuilder:
         self.env.pmkb_site = self  # the builder `stash` stashes into (see _stash_filter)
         self.env.filters["stash"] = _stash_filter
         self.env.filters["meta_title"] = meta_title
+        self.env.filters["rows_html"] = rows_html
         self._urls: dict[str, str] = {}
         self._links: dict[str, dict[str, str]] = {}
         self._tops: set[str] | None = None  # first path segments of row link targets
         self._group_srcs: dict[tuple[str, str], str] | None = None
         self._rows: dict[tuple, Markup] = {}
+        self._pm_keys: dict[int, tuple] = {}
         self._previous_rows = previous._rows if previous else {}
         self._records: dict[tuple, str] = {}
         self._previous_records = previous._records if previous else {}
@@ -263,7 +265,10 @@ class SiteBuilder:
 
     def _pm_key(self, pm: Postmortem) -> tuple:
         """What a postmortem's rows depend on: its content and the pages its links point to."""
-        return (pm.path, pm.content_hash, *(self.group_src("service", s) for s in pm.services))
+        key = self._pm_keys.get(id(pm))
+        if key is None:
+            key = self._pm_keys[id(pm)] = (pm.path, pm.content_hash, *(self.group_src("service", s) for s in pm.services))
+        return key
 
     def row_html(self, pm: Postmortem, link) -> Markup:
         """A postmortem's row in index tables."""
@@ -646,6 +651,12 @@ def _timeline_view(pm: Postmortem) -> dict:
 
 def _hh_mm(t) -> str:
     return f"{t.hour:02d}:{t.minute:02d}"  # strftime("%H:%M"), at a fifth of the cost
+
+
+def rows_html(rows) -> Markup:
+    """Rendered rows as one table body: the same text as `{% for r in rows %}{{ r }}` and a
+    newline, without escaping each (already safe) row again."""
+    return Markup("".join(f"{r if isinstance(r, Markup) else escape(r)}\n" for r in rows))
 
 
 class _View(dict):

@@ -73,10 +73,11 @@ def _median(values: list[float]) -> float | None:
     return round(mid, 1)
 
 
-def group_stats(pms: list[Postmortem], cfg: Config) -> dict:
-    """count, mean and median of each measure, how many were left out, target compliance."""
+def group_stats(pms: list[Postmortem], cfg: Config, known: dict | None = None) -> dict:
+    """count, mean and median of each measure, how many were left out, target compliance.
+    `known`: each postmortem's metrics by id(), when the caller groups the same ones many ways."""
     out: dict = {"count": len(pms)}
-    ms = [postmortem_metrics(pm, cfg) for pm in pms]
+    ms = [known[id(pm)] for pm in pms] if known is not None else [postmortem_metrics(pm, cfg) for pm in pms]
     left_out = {}
     for key in MEASURES:
         values = [v for v in (m.get(_MEASURE_OF[key]) for m in ms) if v is not None]
@@ -133,17 +134,18 @@ def stats(pms: list[Postmortem], cfg: Config, as_of) -> dict:
             month = per_month.setdefault(f"{pm.date:%Y-%m}", {name: 0 for name in cfg.severity_names()})
             if pm.severity:
                 month[pm.severity] = month.get(pm.severity, 0) + 1
+    known = {id(pm): postmortem_metrics(pm, cfg) for pm in pms}
     services = {}
     for name in sorted(by_service):
-        entry = group_stats(by_service[name], cfg)
+        entry = group_stats(by_service[name], cfg, known)
         entry["mtbf_minutes"] = mtbf_minutes(by_service[name], cfg)
         services[name] = entry
     return {
         "as_of": as_of.isoformat(),
         "postmortems": len(pms),
-        "by_severity": {k: group_stats(v, cfg) for k, v in by_sev.items()},
+        "by_severity": {k: group_stats(v, cfg, known) for k, v in by_sev.items()},
         "by_service": services,
-        "by_quarter": {k: group_stats(by_quarter[k], cfg) for k in sorted(by_quarter)},
+        "by_quarter": {k: group_stats(by_quarter[k], cfg, known) for k in sorted(by_quarter)},
         "incidents_per_month": {k: per_month[k] for k in sorted(per_month)},
         "action_items": action_counts(pms, as_of),
     }
