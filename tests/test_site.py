@@ -294,6 +294,30 @@ def test_user_nav_gets_a_postmortems_section_unless_it_places_the_pages(tmp_path
     assert "Everything" in nav and "By service" not in nav
 
 
+def test_nav_link_is_one_entry_to_the_knowledge_base_home(tmp_path):
+    root = copy_sample(tmp_path)
+    (root / "postmortems/about.md").write_text("# About\n\nHow we run incidents.\n")
+    cfg = yaml.safe_load((root / "mkdocs.yml").read_text())
+    for p in cfg["plugins"]:
+        if isinstance(p, dict) and "pmkb" in p:
+            p["pmkb"] = {**p["pmkb"], "nav": "link", "pages_dir": "kb", "exclude": ["about.md"]}
+    (root / "mkdocs.yml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    proc = build(root, "--strict", "-v")
+    assert proc.returncode == 0, proc.stderr
+    assert "not included in the \"nav\"" not in proc.stderr  # the index pages are reached from the home page
+    nav = primary_nav(text_of(root / "site/about/index.html"))
+    links = re.findall(r'<a href="([^"]+)" class="md-nav__link', nav)
+    assert len(links) == 2 and any(h.rstrip("/").endswith("kb") for h in links)  # About and the home
+    assert "All postmortems" not in nav and "By service" not in nav and "INC-20" not in nav
+    home = text_of(root / "site/kb/index.html")
+    assert "All postmortems" in visible(home) or "all postmortems" in visible(home)
+    cfg["nav"] = [{"About": "about.md"}]  # a nav of your own gets the one entry appended
+    (root / "mkdocs.yml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    assert build(root, "--strict").returncode == 0
+    nav = primary_nav(text_of(root / "site/about/index.html"))
+    assert "About" in nav and "Postmortems" in nav and "By service" not in nav
+
+
 # ------------------------------------------------------------------ serve --
 def _free_port() -> int:
     with socket.socket() as s:
