@@ -522,6 +522,97 @@ def test_normalised_values(make_kb, monkeypatch):
     assert result.diagnostics == []
 
 
+def test_entries_written_with_aliases_or_canonical_keys_mean_the_same(make_kb, monkeypatch):
+    """Timeline entries and action items: canonical keys, aliases in any case, and unknown keys
+    (reported where they stand) in one knowledge base."""
+    from datetime import datetime, timezone
+
+    from pmkb.core.config import Config
+    from pmkb.core.kb import check
+
+    text = edit('  - time: "14:05"\n    event: The checkout error-rate alert fired.\n',
+                '  - At: "14:05"\n    Event: The checkout error-rate alert fired.\n    note: paged\n',
+                "    action: Reject pool sizes below measured peak usage.\n    owner: Wei Zhang\n",
+                "    title: Reject pool sizes below measured peak usage.\n    Assignee: Wei Zhang\n")
+    k = make_kb({TARGET: text, OTHER_PATH: OTHER})
+    monkeypatch.chdir(k.root)
+    result = check(Config.from_file(k.root / "mkdocs.yml"))
+    pm = next(p for p in result.kb.postmortems if p.id == "INC-2024-001")
+    assert [(e.time, e.event, e.phase, e.raw_time) for e in pm.timeline] == [
+        (datetime(2024, 3, 14, 14, 0, tzinfo=timezone.utc), "The pool-size release finished rolling out.", "detect",
+         "14:00"),
+        (datetime(2024, 3, 14, 14, 5, tzinfo=timezone.utc), "The checkout error-rate alert fired.", "detect", "14:05"),
+    ]
+    item = pm.action_items[0]
+    assert (item.action, item.owner, item.kind) == ("Reject pool sizes below measured peak usage.", "Wei Zhang",
+                                                    "prevent")
+    assert [(d.code, d.span.line, d.span.column, d.message) for d in result.diagnostics] == [
+        ("PM107", 29, 5, "unknown key 'timeline.1.note'")]
+
+
+@pytest.mark.parametrize(("written", "expected"), [
+    ("yes", True), ("No", False), ("on", True), ("OFF", False), ("y", "y"), ("n", "n"), ("True", True),
+    ("017", 15), ("0o17", "0o17"), ("0x1F", 31), ("0b101", 5), ("1_000", 1000), ("+12", 12), ("-0", 0),
+    ("1.5", 1.5), ("1e3", "1e3"), ("1.0e+3", 1000.0), (".inf", float("inf")), ("-.Inf", float("-inf")),
+    ("~", None), ("null", None), ("", None), ("2024-03-14", "2024-03-14"),
+    ("2024-03-14T14:02:00Z", "2024-03-14T14:02:00Z"), ("14:02", "14:02"), ("1:30.5", "1:30.5"),
+    ('"yes"', "yes"), ("'017'", "017"), ("!!str 1", "1"), ("!!int '7'", 7), ("!!float 1", 1.0),
+    ("!!bool 'on'", True), ("!!int x", "x"), ("!!binary aGk=", b"hi"),
+    ("1" * 60, int("1" * 60)), ("a" * 60, "a" * 60),
+])
+def test_front_matter_scalars_are_read_as_yaml_1_1(written, expected):
+    """What YAML 1.1 makes of each plain or tagged scalar, except that times and dates stay text
+    (read twice: answers are remembered between files and must not change)."""
+    from pmkb.core.yamlload import load
+
+    for _ in range(2):
+        value = load(f"k: {written}").value["k"]
+        assert (type(value), value) == (type(expected), expected)
+
+
+def test_front_matter_keys_are_text_and_unknown_tags_are_refused():
+    import math
+
+    from pmkb.core.yamlload import YamlProblem, load
+
+    assert list(load("yes: 1\n017: 2\n~: 3\n1.5: 4\n14:02: 5").value) == ["True", "15", "None", "1.5", "14:02"]
+    nan = load("k: .NaN").value["k"]
+    assert isinstance(nan, float) and math.isnan(nan)
+    with pytest.raises(YamlProblem) as err:
+        load("a: 1\nk: !custom 1")
+    assert (err.value.kind, err.value.line, err.value.column) == ("unsafe-tag", 1, 3)
+
+
+def test_sections_are_found_outside_fences_only(tmp_path):
+    from pmkb.core.config import Config
+    from pmkb.core.findings import Findings
+    from pmkb.core.model import Postmortem
+    from pmkb.core.parse import parse_text
+
+    text = (
+        "---\nid: INC-2024-001\n---\n"
+        "## Summary\n"                 # 4
+        "   ```python\n"               # 5: a fence may be indented up to three spaces
+        "## Impact\n"                  # 6: inside the fence
+        "```\n"                        # 7
+        "~~~~\n"                       # 8
+        "## Root Cause\n"              # 9: inside
+        "~~~\n"                        # 10: too short to close it
+        "## Timeline\n"                # 11: still inside
+        "~~~~~\n"                      # 12: closes it
+        "    ```\n"                    # 13: four spaces: indented code, not a fence
+        "## Root Cause\n"              # 14
+        "\t## Tabbed\n ## Indented\n### Sub\n##NoSpace\n"  # 15-18: none is a section
+        "## lessons learned: ##\n"     # 19
+        "text\n"
+    )
+    cfg = Config.from_options({}, root=tmp_path, docs_dir="docs")
+    pm, _ = parse_text(text, Postmortem("s.md", "s.md"), Findings("s.md", cfg), cfg)
+    assert [(s.name, s.heading, s.line, s.body_end) for s in pm.sections] == [
+        ("Summary", "Summary", 4, 13), ("Root Cause", "Root Cause", 14, 18),
+        ("Lessons Learned", "lessons learned:", 19, 21)]
+
+
 def test_review_status_makes_template_gaps_errors(make_kb):
     text = edit("status: published", "status: review", "## Lessons Learned\n", "## Next Steps\n")
     k = make_kb({TARGET: text, OTHER_PATH: OTHER})

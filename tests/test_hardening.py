@@ -141,6 +141,34 @@ def test_recursive_alias_is_refused(tmp_path):
     assert pm.fatal and diags and diags[0].rule in ("unsafe-yaml", "invalid-yaml")
 
 
+@pytest.mark.parametrize("shape", ["list", "mapping", "block"])
+def test_front_matter_nested_as_deep_as_libyaml_allows_gets_diagnostics(tmp_path, shape):
+    """libyaml stops at 1,000 levels; building the values must not run out of Python stack first."""
+    depth = 990
+    value = {"list": "[" * depth + "x" + "]" * depth, "mapping": "{a: " * depth + "x" + "}" * depth,
+             "block": "".join("\n" + "  " * (i + 1) + "a:" for i in range(depth)) + " x"}[shape]
+    text = f"---\nid: INC-2024-001\ntitle: Deep\ndate: 2024-03-14\nseverity: SEV3\ntags: {value}\n---\n"
+    cfg = _cfg(tmp_path)
+    pm, diags = parse_text(text, Postmortem("d.md", "d.md"), Findings("d.md", cfg), cfg)
+    assert not pm.fatal and pm.id == "INC-2024-001"
+    assert [(d.rule, d.span.line) for d in diags] == [("invalid-type", 7 if shape == "block" else 6)]
+
+
+@pytest.mark.parametrize("value", ["!!bool maybe", "!!int", "!!int ''", "!!float", "!!bool", "!!null x"])
+def test_an_explicit_tag_on_text_it_cannot_read_keeps_the_text(tmp_path, value):
+    """`!!bool maybe` used to stop the whole run ("internal error: KeyError")."""
+    cfg = _cfg(tmp_path)
+    text = f"---\nid: INC-2024-001\ntitle: Tagged\ndate: 2024-03-14\nseverity: SEV3\nproblem: {value}\n---\n"
+    pm, diags = parse_text(text, Postmortem("t.md", "t.md"), Findings("t.md", cfg), cfg)
+    assert not pm.fatal and pm.id == "INC-2024-001"
+    md = tmp_path / "t.md"
+    md.write_text(text)
+    proc = subprocess.run([sys.executable, "-m", "pmkb", "check", "--format", "json", str(md)], cwd=tmp_path,
+                          capture_output=True, text=True, env=ENV)
+    assert proc.returncode in (0, 1) and "internal error" not in proc.stderr, proc.stderr
+    assert all(d["path"].endswith("t.md") for d in json.loads(proc.stdout)["diagnostics"])
+
+
 # ------------------------------------------------------------ property tests --
 KEYS = ["id", "title", "date", "severity", "status", "authors", "services", "tags", "detection", "roles", "times",
         "duration", "impact", "timeline", "action_items", "related", "problem", "visibility", "severty"]

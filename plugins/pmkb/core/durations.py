@@ -12,6 +12,8 @@ _DURATION = re.compile(
     re.IGNORECASE,
 )
 _HHMM = re.compile(r"^\s*([01]?\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?\s*$")
+_TIMESTAMP_START = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 UNMEASURABLE = {"next sprint", "none", "n/a", "best effort", ""}
 
 
@@ -65,13 +67,13 @@ def format_minutes(minutes: float | None) -> str:
 def parse_time(value: str, day: date | None, tz: tzinfo) -> datetime | None:
     """'14:02' (on `day` in `tz`) or a full ISO-8601 timestamp; naive timestamps are in `tz`."""
     text = value.strip()
-    m = _HHMM.match(text)
+    m = _HHMM.match(text) if len(text) <= 8 else None  # a stripped H:MM[:SS] is 4 to 8 characters
     if m:
         if day is None:
             return None
         t = time(int(m.group(1)), int(m.group(2)), int(m.group(3) or 0))
         return datetime.combine(day, t, tzinfo=tz)
-    if len(text) < 16 or not re.match(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}", text):
+    if len(text) < 16 or not _TIMESTAMP_START.match(text):
         return None
     try:
         dt = datetime.fromisoformat(text.replace("z", "Z"))
@@ -85,7 +87,7 @@ def parse_date(value) -> date | None:
         return value.date()
     if isinstance(value, date):
         return value
-    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
+    if not isinstance(value, str) or not _DATE.fullmatch(value.strip()):
         return None
     try:
         return date.fromisoformat(value.strip())

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import re
 from datetime import date
+from functools import lru_cache
 
 from .config import KNOWN_FIELDS, Config
 from .durations import parse_date, parse_duration, parse_time
@@ -46,12 +47,24 @@ ACTION_STATUS_ALIASES = {"in_progress": "in-progress", "inprogress": "in-progres
                          "won't do": "wont-do", "wontdo": "wont-do", "todo": "open"}
 
 
+@lru_cache(maxsize=4096)  # the same few keys, in every postmortem
 def _key(k: str) -> str:
     return k.strip().lower().replace("-", "_").replace(" ", "_")
 
 
-def _mapping_keys(raw: dict, aliases: dict[str, str], known, collisions: list | None = None) -> dict[str, tuple[str, object]]:
-    """canonical key -> (key as written, value); the first spelling wins, later ones are collisions."""
+def _as_written(known, aliases: dict[str, str]) -> frozenset[str]:
+    """The canonical keys that are their own spelling (`time`, not `Time` or `at`)."""
+    return frozenset(k for k in known if aliases.get(_key(k), _key(k)) == k)
+
+
+def _mapping_keys(raw: dict, aliases: dict[str, str], plain: frozenset[str],
+                  collisions: list | None = None) -> dict[str, tuple[str, object]]:
+    """canonical key -> (key as written, value); the first spelling wins, later ones are collisions.
+
+    `plain` is _as_written(known keys, aliases): a mapping written with those alone, the usual
+    case, needs no key-by-key work."""
+    if raw.keys() <= plain:
+        return {k: (k, v) for k, v in raw.items()}
     out = {}
     for k, v in raw.items():
         c = _key(k)
@@ -62,6 +75,24 @@ def _mapping_keys(raw: dict, aliases: dict[str, str], known, collisions: list | 
             continue
         out[c] = (k, v)
     return out
+
+
+_FIELDS_PLAIN = _as_written(KNOWN_FIELDS, KEY_ALIASES)
+_ROLES_PLAIN = _as_written(ROLE_KEYS, ROLE_ALIASES)
+_TIMES_PLAIN = _as_written(TIME_KEYS, TIME_ALIASES)
+
+
+def _fields(raw: dict, aliases: dict[str, str], plain: frozenset[str], known, f: Findings, pm: Postmortem,
+            path: tuple) -> tuple[dict, dict]:
+    """(canonical key -> value, canonical key -> key as written) of an entry at `path`, reporting
+    keys that are not `known`. An entry written with canonical keys alone is its own answer."""
+    if raw.keys() <= plain:
+        return raw, _AS_WRITTEN
+    keys = _mapping_keys(raw, aliases, plain)
+    for c, (written, _) in keys.items():
+        if c not in known:
+            _unknown(f, pm, (*path, written), written, known)
+    return {c: v for c, (_, v) in keys.items()}, {c: w for c, (w, _) in keys.items()}
 
 
 def _unknown(f: Findings, pm: Postmortem, path: tuple, written: str, known) -> None:
@@ -86,7 +117,7 @@ def _person(v) -> str | None:
 
 def normalise(pm: Postmortem, raw: dict, f: Findings, cfg: Config) -> None:
     collisions: list = []
-    fm = _mapping_keys(raw, KEY_ALIASES, KNOWN_FIELDS, collisions)
+    fm = _mapping_keys(raw, KEY_ALIASES, _FIELDS_PLAIN, collisions)
     for written, first, canonical in collisions:
         f.add("duplicate-key", pm.span_of(written, key=True),
               f"'{written}' and '{first}' both set '{canonical}'; only '{first}' is used", "keep one of them")
@@ -215,7 +246,7 @@ def _roles(pm, fm, f, sp):
     if entry is None:
         return
     k, v = entry
-    for rk, (written, person) in _mapping_keys(v, ROLE_ALIASES, ROLE_KEYS).items():
+    for rk, (written, person) in _mapping_keys(v, ROLE_ALIASES, _ROLES_PLAIN).items():
         if rk not in ROLE_KEYS:
             _unknown(f, pm, (k, written), written, ROLE_KEYS)
             continue
@@ -235,7 +266,7 @@ def _times(pm, fm, f, cfg, sp):
     k, v = entry
     tz = cfg.tz
     written_of = {}
-    for tk, (written, raw) in _mapping_keys(v, TIME_ALIASES, TIME_KEYS).items():
+    for tk, (written, raw) in _mapping_keys(v, TIME_ALIASES, _TIMES_PLAIN).items():
         if tk not in TIME_KEYS:
             _unknown(f, pm, (k, written), written, TIME_KEYS)
             continue
@@ -280,15 +311,19 @@ def _duration(pm, fm, f, sp):
               f"set duration: {format_minutes(actual)} or correct the times")
 
 
+_IMPACT_KEYS = ("users_affected", "revenue", "data_loss", "description")
+_IMPACT_PLAIN = _as_written(_IMPACT_KEYS, {})
+
+
 def _impact(pm, fm, f, sp):
     entry = _container(fm, "impact", dict, f, sp,
                        "impact must be a mapping (users_affected, revenue, data_loss, description)")
     if entry is None:
         return
     k, v = entry
-    known = ("users_affected", "revenue", "data_loss", "description")
+    known = _IMPACT_KEYS
     imp = Impact()
-    for ik, (written, raw) in _mapping_keys(v, {}, known).items():
+    for ik, (written, raw) in _mapping_keys(v, {}, _IMPACT_PLAIN).items():
         span = pm.span_of(k, written)
         if ik not in known:
             _unknown(f, pm, (k, written), written, known)
@@ -313,46 +348,56 @@ def _impact(pm, fm, f, sp):
     pm.impact = imp
 
 
+_TIMELINE_KEYS = ("time", "event", "phase")
+_TIMELINE_ALIASES = {"description": "event", "at": "time"}
+_TIMELINE_PLAIN = _as_written(_TIMELINE_KEYS, _TIMELINE_ALIASES)
+
+
 def _timeline(pm, fm, f, cfg, sp):
     entry = _container(fm, "timeline", list, f, sp, "timeline must be a list of {time, event}")
     if entry is None:
         return
     k, v = entry
     last = None
+    day, tz, timeline = pm.date, cfg.tz, pm.timeline
     for i, item in enumerate(v):
         if not isinstance(item, dict):
             f.add("invalid-timeline-entry", pm.span_of(k, i), "each timeline entry needs 'time' and 'event'")
             continue
-        keys = _mapping_keys(item, {"description": "event", "at": "time"}, ("time", "event", "phase"))
-        for c, (written, _) in keys.items():
-            if c not in ("time", "event", "phase"):
-                _unknown(f, pm, (k, i, written), written, ("time", "event", "phase"))
-        raw_time = keys.get("time", (None, None))[1]
-        event = _text(keys.get("event", (None, None))[1])
+        vals, written = _fields(item, _TIMELINE_ALIASES, _TIMELINE_PLAIN, _TIMELINE_KEYS, f, pm, (k, i))
+        raw_time = vals.get("time")
+        event = _text(vals.get("event"))
         if raw_time is None or event is None:
             missing = "time" if raw_time is None else "event"
             f.add("invalid-timeline-entry", pm.span_of(k, i), f"timeline entry {i + 1} has no {missing}")
         dt = None
         if raw_time is not None:
-            dt = parse_time(str(raw_time), pm.date, cfg.tz) if isinstance(raw_time, str) else None
+            dt = parse_time(raw_time, day, tz) if isinstance(raw_time, str) else None
             if dt is None:
-                f.add("invalid-time", pm.span_of(k, i, keys["time"][0]), f"timeline time {raw_time!r} is not a time",
+                f.add("invalid-time", pm.span_of(k, i, written["time"]), f"timeline time {raw_time!r} is not a time",
                       "use \"HH:MM\" (quoted) or a full timestamp")
-        phase = keys.get("phase", (None, None))[1]
+        phase = vals.get("phase")
         if phase is not None:
             p = str(phase).strip().lower()
             if p not in PHASES:
-                f.add("invalid-value", pm.span_of(k, i, keys["phase"][0]), f"phase {phase!r} is not one of {', '.join(PHASES)}")
+                f.add("invalid-value", pm.span_of(k, i, written["phase"]), f"phase {phase!r} is not one of {', '.join(PHASES)}")
                 phase = None
             else:
                 phase = p
-        if dt is not None and last is not None and dt < last:
-            f.add("timeline-out-of-order", pm.span_of(k, i, keys["time"][0]),
-                  f"timeline entry {i + 1} ({raw_time}) comes before the entry above it",
-                  "list entries in chronological order (`pmkb fix` sorts them)")
         if dt is not None:
+            if last is not None and dt < last:
+                f.add("timeline-out-of-order", pm.span_of(k, i, written["time"]),
+                      f"timeline entry {i + 1} ({raw_time}) comes before the entry above it",
+                      "list entries in chronological order (`pmkb fix` sorts them)")
             last = dt if last is None or dt > last else last
-        pm.timeline.append(TimelineEntry(dt, event or "", phase, str(raw_time or "")))
+        timeline.append(TimelineEntry(dt, event or "", phase, str(raw_time or "")))
+
+
+_ACTION_KEYS = ("id", "action", "owner", "due", "status", "kind", "ticket")
+_ACTION_ALIASES = {"title": "action", "description": "action", "assignee": "owner", "due_date": "due",
+                   "type": "kind", "url": "ticket", "link": "ticket", "issue": "ticket"}
+_ACTION_PLAIN = _as_written(_ACTION_KEYS, _ACTION_ALIASES)
+_AS_WRITTEN = {k: k for k in _TIMELINE_PLAIN | _ACTION_PLAIN}  # _fields' answer for canonical keys
 
 
 def _action_items(pm, fm, f, sp):
@@ -360,63 +405,61 @@ def _action_items(pm, fm, f, sp):
     if entry is None:
         return
     k, v = entry
-    known = ("id", "action", "owner", "due", "status", "kind", "ticket")
-    aliases = {"title": "action", "description": "action", "assignee": "owner", "due_date": "due", "type": "kind",
-               "url": "ticket", "link": "ticket", "issue": "ticket"}
+    known = _ACTION_KEYS
     for i, item in enumerate(v):
         span = pm.span_of(k, i)
         if not isinstance(item, dict):
             f.add("invalid-type", span, f"action item {i + 1} must be a mapping with action, owner, due...")
             continue
-        keys = _mapping_keys(item, aliases, known)
-        for c, (written, _) in keys.items():
-            if c not in known:
-                _unknown(f, pm, (k, i, written), written, known)
+        raw, written = _fields(item, _ACTION_ALIASES, _ACTION_PLAIN, known, f, pm, (k, i))
 
-        def val(name, keys=keys):
-            return keys.get(name, (None, None))[1]
+        def vspan(name, raw=raw, written=written, i=i):
+            return pm.span_of(k, i, written[name]) if name in raw else pm.span_of(k, i)
 
-        def vspan(name, keys=keys, i=i):
-            return pm.span_of(k, i, keys[name][0]) if name in keys else pm.span_of(k, i)
-
-        action = _text(val("action"))
+        action = _text(raw.get("action"))
         if action is None:
             f.add("action-item-missing-action", span, f"action item {i + 1} has no 'action' text")
-        owner = _person(val("owner"))
+        owner = _person(raw.get("owner"))
         if owner is None:
             f.add("action-item-missing-owner", span, f"action item {i + 1} has no owner",
                   "name the one person who will see it through")
-        aid = _text(val("id"))
-        if val("id") is not None and (aid is None or not ID_RE.match(aid)):
-            f.add("invalid-id", vspan("id"), f"action item id {val('id')!r} is not a valid identifier")
+        raw_id = raw.get("id")
+        aid = _text(raw_id)
+        if raw_id is not None and (aid is None or not ID_RE.match(aid)):
+            f.add("invalid-id", vspan("id"), f"action item id {raw_id!r} is not a valid identifier")
             aid = None
         due: date | None = None
-        if val("due") is not None:
-            due = parse_date(val("due"))
+        raw_due = raw.get("due")
+        if raw_due is not None:
+            due = parse_date(raw_due)
             if due is None:
-                f.add("invalid-date", vspan("due"), f"due {val('due')!r} is not a real YYYY-MM-DD date")
+                f.add("invalid-date", vspan("due"), f"due {raw_due!r} is not a real YYYY-MM-DD date")
         status = "open"
-        if val("status") is not None:
-            s = str(val("status")).strip().lower()
+        raw_status = raw.get("status")
+        if raw_status is not None:
+            s = str(raw_status).strip().lower()
             s = ACTION_STATUS_ALIASES.get(s, s)
             if s in ACTION_STATUSES:
                 status = s
             else:
-                f.add("invalid-value", vspan("status"), f"action status {val('status')!r} is not one of {', '.join(ACTION_STATUSES)}")
+                f.add("invalid-value", vspan("status"),
+                      f"action status {raw_status!r} is not one of {', '.join(ACTION_STATUSES)}")
         kind = None
-        if val("kind") is not None:
-            kd = str(val("kind")).strip().lower()
+        raw_kind = raw.get("kind")
+        if raw_kind is not None:
+            kd = str(raw_kind).strip().lower()
             if kd in ACTION_KINDS:
                 kind = kd
             else:
-                f.add("invalid-value", vspan("kind"), f"kind {val('kind')!r} is not one of {', '.join(ACTION_KINDS)}")
+                f.add("invalid-value", vspan("kind"), f"kind {raw_kind!r} is not one of {', '.join(ACTION_KINDS)}")
         ticket = None
-        if val("ticket") is not None:
-            t = _text(val("ticket"))
+        raw_ticket = raw.get("ticket")
+        if raw_ticket is not None:
+            t = _text(raw_ticket)
             if t and URL_RE.match(t):
                 ticket = t
             else:
-                f.add("invalid-url", vspan("ticket"), f"ticket {val('ticket')!r} is not an http(s) URL",
+                f.add("invalid-url", vspan("ticket"), f"ticket {raw_ticket!r} is not an http(s) URL",
                       "link the tracker issue, e.g. https://tracker.example.com/OPS-123")
         default_id = f"{pm.id}-{i + 1}" if pm.id else f"#{i + 1}"
         pm.action_items.append(ActionItem(aid or default_id, action or "", owner, due, status, kind, ticket, i))

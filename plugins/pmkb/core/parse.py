@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from functools import lru_cache
 from pathlib import Path
 
 from .config import SECTION_ALIASES, SECTIONS, OPTIONAL_SECTIONS, Config
@@ -21,8 +22,10 @@ _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _HEADING = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.*?)[ \t]*#*[ \t]*$")
 _KNOWN = {s.lower(): s for s in (*SECTIONS, *OPTIONAL_SECTIONS)}
 _YAML_BREAKS = {0x2028: " ", 0x2029: " ", 0x85: " "}
+_MARKUP_START = {" ", "`", "~", "#"}  # how a fence or a `## ` heading line can start
 
 
+@lru_cache(maxsize=1024)  # the same few headings, in every postmortem
 def canonical_section(heading: str) -> tuple[str, bool]:
     key = re.sub(r"[\s:.]+$", "", heading.strip()).lower()
     key = re.sub(r"\s+", " ", key)
@@ -139,6 +142,8 @@ def _sections(pm: Postmortem, lines: list[str], start: int) -> None:
     heads: list[tuple[int, str]] = []
     for i in range(start, len(lines)):
         line = lines[i]
+        if line[:1] not in _MARKUP_START:  # prose: neither a fence nor a heading
+            continue
         m = _FENCE.match(line)
         if m:
             marker = m.group(1)

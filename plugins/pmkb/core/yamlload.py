@@ -9,8 +9,10 @@ stop alias expansion bombs before they cost memory.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import MethodType
 
 import yaml
+from yaml.nodes import MappingNode, ScalarNode
 
 from .model import Span
 
@@ -27,13 +29,19 @@ _FLOAT = "tag:yaml.org,2002:float"
 _BOOL = "tag:yaml.org,2002:bool"
 _NULL = "tag:yaml.org,2002:null"
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
+_BINARY = "tag:yaml.org,2002:binary"
+_MERGE = "tag:yaml.org,2002:merge"
 _MAP = "tag:yaml.org,2002:map"
 _SEQ = "tag:yaml.org,2002:seq"
-_SCALAR_TAGS = {_STR, _INT, _FLOAT, _BOOL, _NULL, _TIMESTAMP, "tag:yaml.org,2002:binary"}
+_SCALAR_TAGS = {_STR, _INT, _FLOAT, _BOOL, _NULL, _TIMESTAMP, _BINARY}
 
 MAX_NODES = 50_000  # far beyond any real front matter; an alias bomb exceeds it at once
 
 _constructor = yaml.constructor.SafeConstructor()
+# Called directly rather than through construct_object, which would keep every node it
+# ever saw (its memo is never cleared) and does nothing else for a scalar.
+_CONSTRUCT = {tag: MethodType(_constructor.yaml_constructors[tag], _constructor)
+              for tag in (_INT, _FLOAT, _BOOL, _NULL, _BINARY)}
 
 
 class YamlProblem(Exception):
@@ -55,15 +63,77 @@ class Loaded:
     duplicates: list[tuple[tuple, Span]] = field(default_factory=list)
 
 
-def _span(node: yaml.Node, line_offset: int) -> Span:
-    s, e = node.start_mark, node.end_mark
-    return Span(s.line + 1 + line_offset, s.column + 1, e.line + 1 + line_offset, e.column + 1)
+# ---- composing: libyaml, with PyYAML's resolver made cheap ------------------------------------
 
+def _implicit_table() -> tuple[dict[str, tuple], tuple]:
+    """PyYAML's implicit resolvers by first character, each list already joined with the
+    wildcard ones (BaseResolver.resolve concatenates the two lists on every call)."""
+    table = _Loader.yaml_implicit_resolvers
+    ours = {tag: tag for tag in (*_SCALAR_TAGS, _MERGE)}  # so `tag is _STR` tests suffice
+
+    def entries(resolvers):
+        return tuple((ours.get(tag, tag), regexp) for tag, regexp in resolvers)
+
+    wildcard = entries(table.get(None, ()))
+    return {ch: entries(rs) + wildcard for ch, rs in table.items() if ch is not None}, wildcard
+
+
+_IMPLICIT, _WILDCARD = _implicit_table()
+_PLAIN_TAGS: dict[str, str] = {}  # plain scalar -> tag; keys, enums and names repeat across files
+_PLAIN_TAGS_MAX = 8192
+_PLAIN_TAGS_LEN = 40  # longer values (prose) rarely repeat: not worth keeping
+
+
+def _plain_tag(value: str) -> str:
+    """The tag YAML 1.1 gives an untagged plain scalar: exactly BaseResolver.resolve's answer
+    (yes -> bool, 0o17 -> str, 1_000 -> int, .inf -> float, 14:02 -> int, dates -> timestamp)."""
+    for tag, regexp in _IMPLICIT.get(value[:1], _WILDCARD):
+        if regexp.match(value):
+            return tag
+    return _STR
+
+
+class _Composer(_Loader):
+    """The C composer calls back into Python to resolve every node's tag. PyYAML's generic
+    resolver re-joins lists and runs regexes each time; an implicit tag depends on nothing
+    but the kind and, for a plain scalar, its text (a safe loader has no path resolvers),
+    so answer from tables instead."""
+
+    def resolve(self, kind, value, implicit):
+        if kind is ScalarNode:
+            if not implicit[0]:
+                return _STR
+            tag = _PLAIN_TAGS.get(value)
+            if tag is None:
+                tag = _plain_tag(value)
+                if len(value) <= _PLAIN_TAGS_LEN:
+                    if len(_PLAIN_TAGS) >= _PLAIN_TAGS_MAX:
+                        _PLAIN_TAGS.clear()
+                    _PLAIN_TAGS[value] = tag
+            return tag
+        return _MAP if kind is MappingNode else _SEQ
+
+    def descend_resolver(self, current_node, current_index):
+        """Only path resolvers need this; a safe loader has none."""
+
+    def ascend_resolver(self):
+        """See descend_resolver."""
+
+
+def _compose(text: str):
+    loader = _Composer(text)
+    try:
+        return loader.get_single_node()
+    finally:
+        loader.dispose()
+
+
+# ---- building values and spans ----------------------------------------------------------------
 
 def load(text: str, line_offset: int = 0) -> Loaded:
     """Parse one YAML document. `line_offset` is the file line before the YAML's first line."""
     try:
-        node = yaml.compose(text, Loader=_Loader)
+        node = _compose(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or str(exc)
@@ -73,57 +143,126 @@ def load(text: str, line_offset: int = 0) -> Loaded:
     except yaml.YAMLError as exc:
         raise YamlProblem("syntax", str(exc)) from None
     out = Loaded(None)
-    if node is None:
-        return out
-    budget = [MAX_NODES]
-    out.value = _build(node, (), out, line_offset, budget, set())
+    if node is not None:
+        out.value = _build(node, out, line_offset)
     return out
 
 
-def _build(node, path, out: Loaded, off: int, budget: list[int], active: set[int]):
-    budget[0] -= 1
-    if budget[0] < 0:
-        raise YamlProblem(
-            "alias-bomb",
-            f"front matter expands to more than {MAX_NODES} values (YAML alias expansion?)",
-            node.start_mark.line,
-            node.start_mark.column,
-        )
-    out.spans[path] = _span(node, off)
-    if isinstance(node, yaml.ScalarNode):
+_SPANS: dict[tuple, Span] = {}  # Span objects are immutable and positions recur across files
+_SPANS_MAX = 16384  # a few MB at most
+
+
+def _build(root, out: Loaded, line_offset: int):
+    """Values from nodes, recording the span of every value and key.
+
+    Iterative, so nesting as deep as libyaml allows cannot exhaust Python's stack. Scalars,
+    most of the nodes, are handled in their parent's loop; the order of everything (spans,
+    the node budget, the first problem raised) is that of a depth-first recursive walk."""
+    spans, key_spans, duplicates = out.spans, out.key_spans, out.duplicates
+    off = line_offset + 1  # marks are 0-based
+    budget = MAX_NODES
+    active: set[int] = set()  # containers being built: an alias back to one would never end
+
+    def span(node) -> Span:
+        s, e = node.start_mark, node.end_mark
+        key = (s.line + off, s.column + 1, e.line + off, e.column + 1)
+        sp = _SPANS.get(key)
+        if sp is None:
+            if len(_SPANS) >= _SPANS_MAX:
+                _SPANS.clear()
+            sp = _SPANS[key] = Span(*key)
+        return sp
+
+    def scalar(node, path: tuple):
+        nonlocal budget
+        budget -= 1
+        if budget < 0:
+            raise _too_many(node)
+        spans[path] = span(node)
+        tag = node.tag
+        if tag is _STR or tag is _TIMESTAMP:  # most scalars: the tags our resolver returns
+            return node.value
         return _scalar(node)
-    nid = id(node)
-    if nid in active:  # a recursive alias would never end
-        raise YamlProblem("alias-bomb", "recursive YAML alias", node.start_mark.line, node.start_mark.column)
-    active.add(nid)
-    try:
-        if isinstance(node, yaml.SequenceNode):
-            if node.tag != _SEQ:
+
+    def enter(node, path: tuple) -> tuple:
+        """Start a mapping or sequence: (its children still to build, its path, the value)."""
+        nonlocal budget
+        budget -= 1
+        if budget < 0:
+            raise _too_many(node)
+        spans[path] = span(node)
+        nid = id(node)
+        if nid in active:
+            raise YamlProblem("alias-bomb", "recursive YAML alias", node.start_mark.line, node.start_mark.column)
+        active.add(nid)
+        if node.__class__ is MappingNode:
+            if node.tag != _MAP:
                 raise _unsafe(node)
-            return [_build(item, path + (i,), out, off, budget, active) for i, item in enumerate(node.value)]
-        if node.tag != _MAP:
+            return iter(node.value), path, {}, nid
+        if node.tag != _SEQ:
             raise _unsafe(node)
-        result: dict = {}
-        for knode, vnode in node.value:
-            if not isinstance(knode, yaml.ScalarNode):
-                raise YamlProblem(
-                    "syntax", "a key must be plain text", knode.start_mark.line, knode.start_mark.column
-                )
-            if knode.tag == "tag:yaml.org,2002:merge":
-                raise YamlProblem(
-                    "unsafe-tag", "merge keys (<<) are not supported", knode.start_mark.line,
-                    knode.start_mark.column,
-                )
-            key = _scalar(knode)
-            key = key if isinstance(key, str) else str(key)
-            kpath = path + (key,)
-            if key in result:
-                out.duplicates.append((kpath, _span(knode, off)))
-            out.key_spans[kpath] = _span(knode, off)
-            result[key] = _build(vnode, kpath, out, off, budget, active)
-        return result
-    finally:
-        active.discard(nid)
+        return enumerate(node.value), path, [], nid
+
+    if root.__class__ is ScalarNode:
+        return scalar(root, ())
+    stack = [enter(root, ())]
+    value = stack[0][2]
+    while stack:
+        children, path, result, nid = stack[-1]
+        if result.__class__ is dict:
+            for knode, vnode in children:
+                key = _key(knode)
+                kpath = path + (key,)
+                kspan = key_spans[kpath] = span(knode)
+                if key in result:
+                    duplicates.append((kpath, kspan))
+                if vnode.__class__ is ScalarNode:
+                    result[key] = scalar(vnode, kpath)
+                else:
+                    child = enter(vnode, kpath)
+                    result[key] = child[2]
+                    stack.append(child)
+                    break
+            else:
+                stack.pop()
+                active.discard(nid)
+        else:
+            for i, item in children:
+                ipath = path + (i,)
+                if item.__class__ is ScalarNode:
+                    result.append(scalar(item, ipath))
+                else:
+                    child = enter(item, ipath)
+                    result.append(child[2])
+                    stack.append(child)
+                    break
+            else:
+                stack.pop()
+                active.discard(nid)
+    return value
+
+
+def _key(node) -> str:
+    """A mapping key as text: `yes: 1` has the key 'True', as it always had."""
+    if node.__class__ is not ScalarNode:
+        raise YamlProblem("syntax", "a key must be plain text", node.start_mark.line, node.start_mark.column)
+    if node.tag is _STR:
+        return node.value
+    if node.tag == _MERGE:
+        raise YamlProblem(
+            "unsafe-tag", "merge keys (<<) are not supported", node.start_mark.line, node.start_mark.column,
+        )
+    key = _scalar(node)
+    return key if isinstance(key, str) else str(key)
+
+
+def _too_many(node) -> YamlProblem:
+    return YamlProblem(
+        "alias-bomb",
+        f"front matter expands to more than {MAX_NODES} values (YAML alias expansion?)",
+        node.start_mark.line,
+        node.start_mark.column,
+    )
 
 
 def _unsafe(node) -> YamlProblem:
@@ -147,9 +286,9 @@ def _scalar(node: yaml.ScalarNode):
     if tag == _FLOAT and ":" in node.value:
         return node.value
     try:
-        return _constructor.construct_object(node, deep=True)
-    except (yaml.YAMLError, ValueError, TypeError, OverflowError):
-        return node.value
+        return _CONSTRUCT[tag](node)
+    except (yaml.YAMLError, ValueError, TypeError, OverflowError, KeyError, IndexError):
+        return node.value  # an explicit tag on text it cannot read (`!!bool maybe`, empty `!!int`)
 
 
 class _LenientLoader(yaml.SafeLoader):
