@@ -182,6 +182,57 @@ def test_crlf_and_bom_give_the_same_positions(tmp_path):
 
 
 
+def test_contractions_inflections_and_near_misses(tmp_path):
+    """The checker reads only the sentences around words a pattern needs (blame.WAKE): curly
+    apostrophes, split contractions, hyphens, capitals and line breaks must still be found,
+    and look-alikes must still be left alone."""
+    flagged = {
+        "The on-call shouldn’t have restarted the primary.": ("blame-counterfactual", "shouldn’t have"),
+        "The DBA should’ve checked the replica lag.": ("blame-counterfactual", "should’ve"),
+        "We ought to have paused the rollout.": ("blame-counterfactual", "ought to have"),
+        "The engineer didn’t check the dashboard.": ("blame-person-subject", "didn’t check"),
+        "The engineer did n't escalate the page.": ("blame-person-subject", "did n't escalate"),
+        "A slip-up by the operator deleted the volume.": ("blame-human-error", "slip-up by the operator"),
+        "It was the intern’s error.": ("blame-person-subject", "intern’s error"),
+        "OUR ENGINEER FORGOT TO RENEW THE CERTIFICATE.": ("blame-person-subject", "FORGOT"),
+        "The engineer FAILED TO follow the runbook.": ("blame-person-subject", "FAILED TO"),
+        "If only we had known.": ("blame-counterfactual", "If only"),
+        "The responder was asleep at the wheel.": ("blame-judgement", "asleep at the wheel"),
+    }
+    left_alone = ["The targeting rules failed to load.", "Terror by night is not a metric.",
+                  "The error budget burn rate paged the on-call.", "Nobody was to blame.",
+                  "git blame shows the change.", "The operator never verified the backup."]
+    wrapped = "The reviewer\nforgot to check the diff."
+    body = "\n## Root Cause\n\n" + "\n\n".join([*flagged, *left_alone, wrapped]) + "\n"
+    write_site(tmp_path, {"a.md": postmortem(body)})
+    _, result = run_check(tmp_path)
+    lines = (tmp_path / "docs/a.md").read_text().split("\n")
+    found = {lines[d["line"] - 1]: (d["rule"], lines[d["line"] - 1][d["column"] - 1:d["end_column"] - 1])
+             for d in blame_findings(result) if d["end_line"] == d["line"]}
+    assert len(found) == len(blame_findings(result))
+    assert found == {**flagged, "forgot to check the diff.": ("blame-person-subject", "forgot")}
+
+
+def test_scan_finds_what_reading_every_triggered_sentence_finds():
+    """`scan` cuts out only the sentences around the anchor words of blame.WAKE; on the corpora,
+    in other casings and run together, it must find exactly what running every pattern on
+    every sentence its stems wake up (the reference path) finds."""
+    from pmkb.core import blame
+
+    settings, people = blame.settings_from_config({}), blame.PeopleIndex(CAST)
+    sentences = [r["sentence"] for name in ("blame_corpus.tsv", "blame_corpus_extra.tsv") for r in load_corpus(name)]
+    texts = sentences + [s.upper() for s in sentences] + [s.lower() for s in sentences]
+    texts += [" ".join(sentences[i:i + 7]) for i in range(0, len(sentences), 7)]
+    texts += ["\n".join(sentences[i:i + 5]).replace(" the ", " the\n") for i in range(0, len(sentences), 5)]
+    checked = 0
+    for text in texts:
+        masked = blame.mask_markdown(text)
+        reference = blame._hits(masked, blame._triggered_sentences(masked, masked.lower(), settings), settings, people)
+        assert blame.scan(masked, settings, people) == reference, text
+        checked += bool(reference)
+    assert checked > 500
+
+
 @pytest.mark.parametrize("before", ["", "İzmir and İstanbul saw it first. ", "ǅ ẞ ﬁ Σ. "])
 def test_characters_that_change_length_in_lower_case_keep_positions_exact(tmp_path, before):
     """The trigger scan lowers the text; 'İ' lowers to two characters, which must not shift columns."""

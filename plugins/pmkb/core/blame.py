@@ -5,17 +5,19 @@ Careful patterns rather than a part-of-speech tagger: the hard cases are about
 ignored"), and a small subject finder with a lexicon of people, roles and teams
 gets those right without a model download, at a few microseconds a sentence.
 
-How it runs: prose is masked (code, URLs, comments, quotes), one regex finds
-trigger words, and only sentences with a trigger are matched against the
-patterns below. Each pattern has a term id, so teams can remove, re-level or
-extend terms in mkdocs.yml (`blame:`).
+How it runs: prose is masked (code, URLs, comments, quotes). The set of words in
+the text says which anchor words to look for (`WAKE`), and each anchor is kept
+only if what follows fits its pattern: most prose has "error" or "failed", but
+seldom "error by" or "failed to". Only the sentences around the anchors kept are
+cut out and matched against the patterns below. Each pattern has a term id, so
+teams can remove, re-level or extend terms in mkdocs.yml (`blame:`).
 """
 
 from __future__ import annotations
 
 import bisect
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 from .findings import Findings
@@ -70,13 +72,40 @@ SKIP_BACK = {
     "herself", "entirely", "partly", "largely", "mostly", "probably", "likely", "all", "both", "eventually",
     "consistently", "often", "sometimes", "always", "once", "obviously", "seemingly", "allegedly", "shift",
 }
+
+
+def _trie_regex(words: list[str]) -> str:
+    """'blam', 'blame', 'blunder' -> 'bl(?:am(?:e)?|under)': Python's re tries alternatives one by
+    one, so factoring the prefixes makes the trigger scan several times faster. Longest match first."""
+    trie: dict = {}
+    for w in words:
+        node = trie
+        for ch in w:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def emit(node: dict) -> str:
+        ends = "" in node
+        branches = [re.escape(ch) + emit(child) for ch, child in sorted(node.items()) if ch]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        return f"(?:{body})?" if ends else body
+
+    return "(?:" + emit(trie) + ")"
+
+
+CLAUSE_WORDS = ("and", "but", "because", "since", "so", "while", "when", "although", "though", "after", "before",
+                "until", "as", "then", "which", "who", "that", "whereas", "where", "if", "unless", "once", "or")
+# Only one of the words can end at a word boundary, so their order does not matter: factored,
+# behind a look at the first letter, the regex costs half as much (it runs for every subject).
 CLAUSE_BREAK = re.compile(
-    r"[,;:()]|\b(?:and|but|because|since|so|while|when|although|though|after|before|until|as|then|which|"
-    r"who|that|whereas|where|if|unless|once|or)\b",
-    re.I,
-)
+    rf"[,;:()]|\b(?=[{''.join(sorted({w[0] for w in CLAUSE_WORDS}))}]){_trie_regex(sorted(CLAUSE_WORDS))}\b", re.I)
 WORD = re.compile(r"@?[\w][\w'’-]*")
-SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[*_`@]?[A-Z0-9])|\n[ \t]*\n|\n(?=[ \t]*(?:[-*+]|\d+[.)])\s)")
+# A sentence ends after [.!?] and closing quotes, at a blank line, or before a list item. The
+# leading [.!?\n] lets `re` skip to candidate characters instead of trying every position.
+SENTENCE_END = re.compile(r"[.!?\n](?:(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[*_`@]?[A-Z0-9])|(?<=\n)[ \t]*\n"
+                          r"|(?<=\n)(?=[ \t]*(?:[-*+]|\d+[.)])\s))")
 
 # ---------------------------------------------------------------- patterns --
 
@@ -91,9 +120,13 @@ class Pattern:
     condition: Callable | None = None  # (sentence context, match) -> bool
     priority: int = 0  # higher wins when two findings overlap
     stems: tuple[str, ...] = ()  # word starts that must occur in a sentence for the pattern to run
+    # (anchor words, probe) pairs: every match holds an anchor that its probe accepts (see WAKE);
+    # None when unknown, and then the stems alone decide where it runs
+    wake: tuple[tuple[tuple[str, ...], re.Pattern | None], ...] | None = None
+    anchored: bool = False  # every match starts at an anchor of `wake`, so it is tried only there
 
 
-@dataclass
+@dataclass(slots=True)
 class Context:
     text: str  # the masked sentence
     start: int  # its offset in the scanned text
@@ -168,10 +201,15 @@ def subject_is_person(ctx: Context, pos: int) -> bool:
     q = before.rfind("?")
     if q >= 0:
         before = before[q + 1:]
-    breaks = list(CLAUSE_BREAK.finditer(before))
-    if breaks and breaks[-1].group(0).lower() == "who" and before[breaks[-1].end():].strip():
+    if _nobody_in(before, ctx.people):
+        return False
+    parts, at = [], 0  # the clauses, as CLAUSE_BREAK.split would give them, from a single pass
+    for m in CLAUSE_BREAK.finditer(before):
+        parts.append(before[at:m.start()])
+        at = m.end()
+    parts.append(before[at:])
+    if at and m.group(0).lower() == "who" and parts[-1].strip():
         return True  # "the DBA who ran the migration was ...": `who` refers to a person
-    parts = CLAUSE_BREAK.split(before)
     verdict = _head_is_person(parts[-1], ctx.people) if parts else None
     if verdict is not None:
         return verdict
@@ -180,6 +218,19 @@ def subject_is_person(ctx: Context, pos: int) -> bool:
         if v is not None:
             return v
     return False
+
+
+def _nobody_in(text: str, people) -> bool:
+    """No word of `text` can be a person, nor "who": what most subjects show ("the targeting
+    rules failed to"), told by a set test in C instead of a look at every word. A person
+    word's (lower-cased) longest ASCII run is a whole run of the lower-cased text too."""
+    if "@" in text:
+        return False
+    runs = _words(text.lower())
+    if not _PERSON_RUNS.isdisjoint(runs):
+        return False
+    names = people.lower_runs() if people is not None else frozenset()
+    return names is not None and names.isdisjoint(runs)
 
 
 def mentions_person(text: str, people) -> bool:
@@ -386,8 +437,76 @@ STEMS = {
     "ignored by": ("ignor", "overlook", "miss", "forgotten", "neglect", "disregard", "skipped", "botched", "mishandl"),
     "person's mistake": ("mistake", "error", "blunder", "oversight", "slip", "screw"),
 }
-PATTERNS = [Pattern(p.rule, p.term, p.regex, p.message, p.suggestion, p.condition, p.priority, STEMS[p.term])
+
+# Where each pattern can match, for `scan` to find cheaply: (anchors, probe) pairs. Every match
+# holds one of its pattern's anchors followed by what the probe asks for, so a sentence without
+# such an anchor cannot match. Anchors are whole words (runs of [a-z0-9_] in the lower-cased
+# text: "didn't" is "didn" and "t") or apostrophes after a word character ("intern's"). A probe
+# is the pattern's own regex after the anchor, relaxed (lower case, lookarounds dropped);
+# None when the anchor alone is rare enough. tests/test_blame.py checks this on the corpora.
+_BY = r"\s+(?:made\s+|committed\s+)?(?:by|of|on)\b"
+_THEN_HAVE = r"(?:\s+(?:\w+ly|never|not|all|both|just))?\s+have\b"
+_VERB = r"(?:bother(?:ed)?|notice|check|follow|read|verify|test|look\s+at|review|escalate)\b"
+WAKE: dict[str, list[tuple[str, str | None]]] = {
+    "should have": [("should could would", r"(?:\s+not)?" + _THEN_HAVE),
+                    ("shouldn couldn wouldn", r"['’]t" + _THEN_HAVE),
+                    ("ought", r"\s+to(?:\s+not|n['’]t)?" + _THEN_HAVE)],
+    "should've": [("should could would", r"['’]ve\b"), ("shouldn couldn wouldn", r"['’]t['’]ve\b"),
+                  ("ought", r"\s+to(?:n['’]t)?['’]ve\b")],
+    "if only": [("if", r"\s+only\b")],
+    "had ... would": [("had", r"\s[^.!?;]*?\bwould\b")],
+    "human error": [("human operator pilot personnel staff engineer engineering admin administrator manual procedural "
+                     "people", r"[\s-]+(?:errors?|mistakes?|slip-?ups?|blunders?|failures?)\b"),
+                    ("user", r"[\s-]+(?:error|mistake)\b")],
+    "mistake by": [("mistake mistakes error errors slipup slipups blunder blunders", _BY), ("slip", r"-ups?" + _BY)],
+    "caused by a mistake": [("mistake mistakes slip slipup slipups blunder blunders", None)],
+    "made a mistake": [("mistake mistakes blunder blunders judgment judgments judgement judgements", None)],
+    "a mistake during": [("mistake", None)],
+    "careless": [("careless carelessly carelessness", None)],
+    "negligent": [("negligent negligently negligence", None)],
+    "sloppy": [("sloppy sloppily sloppiness", None)],
+    "lazy": [("lazy laziness", None)],
+    "incompetent": [("incompetent incompetence incompetently", None)],
+    "reckless": [("reckless recklessly recklessness", None)],
+    "stupid": [("stupid stupidly stupidity dumb foolish foolishly idiot idiotic idiots clueless", None)],
+    "inexperienced": [("inexperience inexperienced", None)],
+    "irresponsible": [("irresponsible irresponsibly unprofessional unprofessionally thoughtless thoughtlessly "
+                       "complacent complacency cavalier amateurish rookie judgment judgement", None)],
+    "panicked": [("panicked panicking panicky", None)],
+    "obvious mistake": [("obvious obviously", r"\s+(?:an?\s+)?(?:mistake|error|blunder|oversight|misstep)s?\b")],
+    "be more careful": [("careful carefully", None)],
+    "pay more attention": [("pay pays paying paid", r"\s+(?:more|closer|better|greater|no|little|enough|attention)\b"),
+                           ("asleep", None)],
+    "should have known better": [("known know", r"\s+better\b")],
+    "to blame": [("blame", None)],
+    "blamed": [("blame blamed blames blaming", None)],
+    "X's fault": [("fault", None)],
+    "fault of": [("fault", None)],
+    "at fault": [("fault", None)],
+    "responsible for the outage": [("responsible", r"\s+for\b")],
+    "culprit": [("culprit culprits", None)],
+    "forgot": [("forget forgot forgotten forgets forgetting neglect neglected neglects neglecting ignore ignored "
+                "ignores ignoring overlook overlooked overlooks overlooking disregard disregarded miss missed "
+                "botched bungled fumbled mishandled skipped", None),
+               ("messed screwed", r"\s+up\b"), ("dropped", r"\s+the\s+ball\b"), ("failed fails failing", r"\s+to\b"),
+               ("chose", r"\s+not\s+to\b"), ("refused", r"\s+to\b"), ("did", r"\s+n['’]?o?t\s+" + _VERB),
+               ("didn", r"['’]o?t\s+" + _VERB), ("didnt didnot never", r"\s+" + _VERB)],
+    "ignored by": [("ignored overlooked missed forgotten neglected disregarded skipped botched mishandled",
+                    r"\s+by\b")],
+    "person's mistake": [("mistake mistakes blunder blunders oversight oversights slip slipup slipups screw screwup "
+                          "screwups", None),
+                         ("' ’", r"s?\s+(?:own\s+|careless\s+|simple\s+|honest\s+|big\s+)?errors?\b")],  # X's error
+}
+# Patterns whose matches all start at one of their anchors (not "the intern's mistake", which
+# starts before its apostrophe): `scan` tries them only at the anchors it found.
+ANCHORED = {"should have", "should've", "if only", "had ... would", "human error", "mistake by", "careless",
+            "negligent", "sloppy", "lazy", "incompetent", "reckless", "stupid", "inexperienced", "panicked",
+            "obvious mistake", "culprit", "forgot"}
+PATTERNS = [Pattern(p.rule, p.term, p.regex, p.message, p.suggestion, p.condition, p.priority, STEMS[p.term],
+                    tuple((tuple(anchors.split()), re.compile(probe) if probe else None)
+                          for anchors, probe in WAKE[p.term]), p.term in ANCHORED)
             for p in PATTERNS]
+_WORD_RUN = re.compile(r"[a-z0-9_]+")
 
 
 def trigger_for(patterns: list[Pattern]) -> tuple[re.Pattern, dict[str, tuple[int, ...]]]:
@@ -402,28 +521,74 @@ def trigger_for(patterns: list[Pattern]) -> tuple[re.Pattern, dict[str, tuple[in
     return re.compile(rf"\b{_trie_regex(sorted(owners))}"), {k: tuple(v) for k, v in merged.items()}
 
 
-def _trie_regex(words: list[str]) -> str:
-    """'blam', 'blame', 'blunder' -> 'bl(?:am(?:e)?|under)': Python's re tries alternatives one by
-    one, so factoring the prefixes makes the trigger scan several times faster. Longest match first."""
-    trie: dict = {}
-    for w in words:
-        node = trie
-        for ch in w:
-            node = node.setdefault(ch, {})
-        node[""] = {}
-
-    def emit(node: dict) -> str:
-        ends = "" in node
-        branches = [re.escape(ch) + emit(child) for ch, child in sorted(node.items()) if ch]
-        if not branches:
-            return ""
-        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
-        return f"(?:{body})?" if ends else body
-
-    return "(?:" + emit(trie) + ")"
-
-
 TRIGGER, _ = trigger_for(PATTERNS)
+
+
+@dataclass(frozen=True)
+class WakeIndex:
+    """The patterns' `wake` pairs arranged for `scan`. Each anchor word has (pattern id, probe,
+    stem) triples, stem telling that the word starts with a stem of the pattern; and a finder,
+    a regex of the words sharing its first three letters, each followed by what one of its
+    probes asks for. A finder starts with a literal, so `re` skips from one to the next; it
+    is compiled when a text first has one of its words."""
+    probes: dict[str, tuple[tuple[int, re.Pattern | None, bool], ...]]
+    finders: dict[bytes, str]  # word (as `_words` gives it) -> its finder's regex
+    # word -> the words one of which the text must have too, or None: the last words of its
+    # probes, when they must stand whole ('\s+have\b': no "have", no "should have")
+    needs: dict[bytes, frozenset[bytes] | None]
+    words: frozenset[bytes]  # the finders' and the needed words
+    marks: dict[str, re.Pattern]  # anchors that are not words (apostrophes) -> regex
+    unindexed: tuple[str, ...]  # stems of the patterns without `wake`: text with them takes the exhaustive path
+    word_stems: bool  # every stem is a run of word characters, so a trigger match never holds a word start
+    compiled: dict[str, re.Pattern] = field(default_factory=dict)
+
+    def finder(self, regex: str) -> re.Pattern:
+        found = self.compiled.get(regex)
+        if found is None:
+            found = self.compiled[regex] = re.compile(regex)
+        return found
+
+
+def wake_index_for(patterns: list[Pattern]) -> WakeIndex:
+    probes: dict[str, list] = {}
+    unindexed: list[str] = []
+    for i, p in enumerate(patterns):
+        if p.wake is None:
+            unindexed += [s.lower() for s in p.stems]
+            continue
+        for anchors, probe in p.wake:
+            for a in anchors:
+                stem = _WORD_RUN.fullmatch(a) is not None and a.startswith(tuple(s.lower() for s in p.stems))
+                probes.setdefault(a, []).append((i, probe, stem))
+
+    def wanted(a: str) -> str:  # the anchor, then what one of its probes asks for
+        after = "" if any(probe is None for _, probe, _ in probes[a]) else \
+            "(?=" + "|".join(f"(?:{probe.pattern})" for _, probe, _ in probes[a]) + ")"
+        return re.escape(a) + (r"(?![a-z0-9_])" if _WORD_RUN.fullmatch(a) else "") + after
+
+    families: dict[str, list[str]] = {}
+    for a in probes:
+        if _WORD_RUN.fullmatch(a):
+            families.setdefault(a[:3], []).append(a)
+    finders = {}
+    for words in families.values():
+        finder = "|".join(wanted(a) for a in sorted(words))
+        finders.update((a.encode(), finder) for a in words)
+    marks = {a: re.compile(wanted(a)) for a in probes if not _WORD_RUN.fullmatch(a)}
+    needs = {}
+    for a in (a for words in families.values() for a in words):
+        last = [_LAST_WORD.search(probe.pattern) if probe else None for _, probe, _ in probes[a]]
+        needs[a.encode()] = None if None in last else frozenset(m.group(1).encode() for m in last)
+    for a, ps in probes.items():  # a finder that asks for a single probe has checked it already
+        if len({probe for _, probe, _ in ps}) == 1:
+            probes[a] = [(i, None, stem) for i, _, stem in ps]
+    stems = [s for p in patterns for s in p.stems]
+    words = frozenset(finders).union(*(n for n in needs.values() if n))
+    return WakeIndex({a: tuple(ps) for a, ps in probes.items()}, finders, needs, words, marks, tuple(unindexed),
+                     all(re.fullmatch(r"\w+", s) for s in stems))
+
+
+_LAST_WORD = re.compile(r"(?:\\s\+|\\b|\['’\])([a-z]+)\\b$")  # a probe's source ending in \s+have\b, 've\b
 
 
 # ---------------------------------------------------------------- people --
@@ -433,14 +598,24 @@ NOT_NAMES = {"May", "June", "April", "August", "Will", "Mark", "Grant", "Max", "
              "Jay", "Ray", "Case", "Drew", "Frank", "Miles", "Said", "An"}
 
 
+_FIRST_NAME = re.compile(r"[A-ZÀ-Þ][\w'’.-]*")
+_ASCII_RUN = re.compile(r"[A-Za-z0-9_]+")
+
+
 class PeopleIndex:
-    """People the knowledge base knows: authors, role holders, owners and configured `people`."""
+    """People the knowledge base knows: authors, role holders, owners and configured `people`.
+    Built on first use: a file's own index is mostly only asked for `lower_runs`."""
 
     def __init__(self, names):
+        self.names = names
+
+    def __getattr__(self, attr):
+        if attr not in ("full", "first", "handles"):
+            raise AttributeError(attr)
         self.full: dict[str, list[list[str]]] = {}  # first token -> list of full names as token lists
         self.first: set[str] = set()
         self.handles: set[str] = set()
-        for raw in names:
+        for raw in self.names:
             name = " ".join(str(raw).split())
             if not name:
                 continue
@@ -448,17 +623,41 @@ class PeopleIndex:
                 self.handles.add(name.lower())
                 continue
             parts = name.split(" ")
-            if not re.fullmatch(r"[A-ZÀ-Þ][\w'’.-]*", parts[0]) or parts[0].isupper():
+            if not _FIRST_NAME.fullmatch(parts[0]) or parts[0].isupper():
                 continue  # team names, acronyms, lower-case ids are not people
             self.full.setdefault(parts[0], []).append(parts)
             if len(parts[0]) > 1 and parts[0] not in NOT_NAMES:
                 self.first.add(parts[0])
+        return getattr(self, attr)
 
     def is_name_token(self, tok: str) -> bool:
         return tok in self.first or tok.lower() in self.handles
 
+    def lower_runs(self) -> frozenset[bytes] | None:
+        """The ASCII runs of all names, lower case, among which is one of any first name in a
+        lower-cased text (see `_nobody_in`): read off the names as given, so the index need
+        not be built. None if a name's first word has no ASCII letter or digit."""
+        if "_lower_runs" not in self.__dict__:
+            text = "\n".join(str(n) for n in self.names).lower()
+            self._lower_runs = None if _FIRST_WORD_WITHOUT_RUN.search(text) else frozenset(_words(text))
+        return self._lower_runs
+
+    def name_starts(self) -> tuple[frozenset[str], bool] | None:
+        """The first ASCII run of each name (with the given names'), and whether all start
+        with A-Z (see `_may_name`); None if a name has none."""
+        if "_starts" not in self.__dict__:
+            runs = [_ASCII_RUN.search(n) for n in self.full]
+            runs = None if None in runs else frozenset(r.group(0) for r in runs)
+            self._starts = None if runs is None else \
+                (runs, all("A" <= r[0] <= "Z" for r in runs | _GIVEN_STARTS))
+        return self._starts
+
     def __bool__(self) -> bool:
         return bool(self.first or self.handles)
+
+
+# a name whose first word has no ASCII letter or digit (handles aside)
+_FIRST_WORD_WITHOUT_RUN = re.compile(r"^\s*(?!@)[^\sA-Za-z0-9_]+(?!\S)", re.M)
 
 
 def people_index(kb_pms, configured=()) -> PeopleIndex:
@@ -476,8 +675,35 @@ _LIKELY_PERSON_AFTER = re.compile(r"(?:\s+[A-Z][\w'’-]+)?(?:['’]s\b|\s+(?!an
 _NAME_TOKEN = re.compile(r"(?<![\w.@/-])@[A-Za-z0-9][\w.-]*[A-Za-z0-9_]|(?<![\w@])[A-ZÀ-Þ][\w'’-]*")
 
 
+_ASCII_RUNS = bytes(c if 48 <= c <= 57 or 65 <= c <= 90 or 97 <= c <= 122 or c == 95 else 32 for c in range(256))
+_CAPITALISED_RUN = re.compile(r"[A-Z][A-Za-z0-9_]*")
+_GIVEN_STARTS = frozenset(m.group(0) for n in GIVEN_NAMES if (m := _ASCII_RUN.search(n)))
+# a run of every word `_is_person_token` can accept, lower case, and "who" (see `_nobody_in`)
+_PERSON_RUNS = frozenset([max(re.findall(r"[a-z0-9_]+", w), key=len).encode() for w in PERSON_WORDS]
+                         + [n.lower().encode() for n in GIVEN_NAMES] + [b"who"])
+
+
+def _may_name(text: str, people: PeopleIndex) -> bool:
+    """Could `find_names` find anyone in `text`? Most sections name nobody, and this says so
+    before a regex looks at every capitalised word. A name stands between characters that
+    are not ASCII letters or digits, so its first ASCII run is a run of the text; when those
+    runs start with A-Z (capitalised names), it is one of the text's capitalised runs, which
+    a regex finds while skipping lower case as fast as C can."""
+    starts = people.name_starts()
+    if "@" in text or starts is None:
+        return True
+    runs, capitalised = starts
+    if capitalised:
+        words = _CAPITALISED_RUN.findall(text)
+    else:
+        words = text.encode("ascii", "replace").translate(_ASCII_RUNS).decode("ascii").split()
+    return not (_GIVEN_STARTS.isdisjoint(words) and runs.isdisjoint(words))
+
+
 def find_names(text: str, people: PeopleIndex):
     """(start, end, name) of each person named in masked `text` (full name preferred)."""
+    if not _may_name(text, people):
+        return []
     out = []
     for m in _NAME_TOKEN.finditer(text):
         tok = m.group(0)
@@ -508,6 +734,7 @@ class BlameSettings:
     patterns: list[Pattern]
     trigger: re.Pattern
     owners: dict[str, tuple[int, ...]]  # stem -> indexes of the patterns it wakes up
+    wake: WakeIndex  # where each pattern can match
     allow: list[re.Pattern]
     levels: dict[str, str]  # term -> level
     named_sections: tuple[str, ...]
@@ -536,7 +763,7 @@ def settings_from_config(blame_cfg: dict) -> BlameSettings:
             if not first:
                 raise ConfigError(f"blame.terms.{rule}", "terms must not be empty")
             patterns.append(Pattern(r.name, str(term), _rx(rf"\b{words}\b"), "configured blame term", _SUGGEST[r.name],
-                                    priority=4, stems=(first,)))
+                                    priority=4, stems=(first,), wake=_term_wake(str(term))))
     trigger, owners = trigger_for(patterns)
     allow = [_rx(r"\b" + r"\s+".join(re.escape(w) for w in str(a).split()) + r"\b") for a in blame_cfg.get("allow") or []]
     levels = {}
@@ -548,7 +775,14 @@ def settings_from_config(blame_cfg: dict) -> BlameSettings:
     if unknown:
         raise ConfigError(f"blame.{sorted(unknown)[0]}", "unknown key (use terms, remove, allow, levels, named_sections)")
     named = tuple(blame_cfg.get("named_sections") or NAMED_SECTIONS)
-    return BlameSettings(patterns, trigger, owners, allow, levels, named)
+    return BlameSettings(patterns, trigger, owners, wake_index_for(patterns), allow, levels, named)
+
+
+def _term_wake(term: str) -> tuple[tuple[tuple[str, ...], None], ...] | None:
+    """A configured phrase matches only where its longest (rarest) word is. Only for ASCII
+    phrases: with re.I a phrase's 'ſ' matches 's' too, which its words would not show."""
+    words = sorted(_WORD_RUN.findall(term.lower()), key=lambda w: (-len(w), w))
+    return (((words[0],), None),) if words and term.isascii() else None
 
 
 _SUGGEST = {"blame-counterfactual": CF_SUG, "blame-human-error": HE_SUG, "blame-judgement": JU_SUG,
@@ -573,9 +807,100 @@ def _sentence_bounds(text: str) -> list[int]:
     return starts
 
 
+_BREAK_CHARS = frozenset(".!?\"')]")  # with white space, all a sentence break is made of
+
+
+def _sentence_at(text: str, pos: int, floor: int = 0) -> tuple[int, int]:
+    """(start, end) of the sentence holding `pos`, cut exactly as `_sentence_bounds` cuts the
+    whole text, but reading only nearby text. A break starts at [.!?\n] and holds nothing but
+    _BREAK_CHARS and spaces, so the scan for breaks can start after any other character (as
+    at `pos`, which must be one), or at `floor`, a known sentence start."""
+    hi = pos
+    while True:
+        k = max(text.rfind(".", floor, hi), text.rfind("!", floor, hi), text.rfind("?", floor, hi),
+                text.rfind("\n", floor, hi))
+        lo = max(k, floor)
+        while lo > floor and (text[lo - 1] in _BREAK_CHARS or text[lo - 1].isspace()):
+            lo -= 1
+        start = lo if lo == floor else None
+        for m in SENTENCE_END.finditer(text, lo):
+            if m.start() > pos:
+                break
+            start = m.end()
+        else:
+            m = None
+        if start is not None:
+            return start, m.end() if m else len(text)
+        hi = lo  # that [.!?\n] ends no sentence: look further back
+
+
+# Every byte but an ASCII letter, digit or '_' becomes a space (and A-Z lower case).
+_ASCII_WORDS = bytes(c + 32 if 65 <= c <= 90 else c if 48 <= c <= 57 or 97 <= c <= 122 or c == 95 else 32
+                     for c in range(256))
+_WORD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
+# All characters that re.I matches to an ASCII letter, or lower() turns into one: 'İ' and 'ı' (i),
+# 'ſ' (s) and the Kelvin sign (k). Text with them takes the exhaustive path.
+_FOLDS_TO_ASCII = re.compile("[\u0130\u0131\u017f\u212a]")
+
+
+def _words(text: str) -> list[bytes]:
+    """The words of text, lower case: runs of [a-zA-Z0-9_], any other character separates. A
+    translate and split in C, many times cheaper than a regex over the text."""
+    return text.encode("ascii", "replace").translate(_ASCII_WORDS).split()
+
+
+# (start, end, [(pattern id, where its matches may start, or None for anywhere)]) of each sentence to read
+Woken = list[tuple[int, int, list[tuple[int, "list[int] | None"]]]]
+
+
 def scan(masked: str, settings: BlameSettings, people: PeopleIndex | None) -> list[Hit]:
-    """All blame hits in masked text, overlaps resolved by priority."""
+    """All blame hits in masked text, overlaps resolved by priority. Text that the word index
+    cannot read exactly (case folding into ASCII, configured phrases it does not know) takes
+    the exhaustive path, which reads every sentence with a trigger stem."""
     lowered = masked.lower()
+    if (len(lowered) != len(masked) or (not masked.isascii() and _FOLDS_TO_ASCII.search(masked))
+            or (settings.wake.unindexed and any(stem in lowered for stem in settings.wake.unindexed))):
+        sentences = _triggered_sentences(masked, lowered, settings)
+    else:
+        sentences = _woken_sentences(masked, lowered, settings)
+    return _hits(masked, sentences, settings, people)
+
+
+def _hits(masked: str, sentences: Woken, settings: BlameSettings, people: PeopleIndex | None) -> list[Hit]:
+    """Run the woken patterns on their sentences; overlaps resolved by priority."""
+    hits: list[Hit] = []
+    for s0, s1, woken in sentences:
+        sentence = masked[s0:s1]
+        ctx = Context(sentence, s0, people)
+        for i, starts in woken:
+            p = settings.patterns[i]
+            matches = p.regex.finditer(sentence) if starts is None else _matches_at(p.regex, sentence, starts)
+            for m in matches:
+                if p.condition is not None and not p.condition(ctx, m):
+                    continue
+                a, b = s0 + m.start(), s0 + m.end()
+                if any(al.search(masked[max(0, a - 60):b + 60]) and _inside(al, masked, a, b) for al in settings.allow):
+                    continue
+                msg = f"'{' '.join(m.group(0).split())}': {p.message}"
+                hits.append(Hit(a, b, p.rule, p.term, msg, p.suggestion, p.priority))
+    return _resolve(hits) if hits else hits
+
+
+def _matches_at(regex: re.Pattern, text: str, starts: list[int]) -> list[re.Match]:
+    """What regex.finditer(text) gives when matches can only begin at `starts` (sorted)."""
+    found, end = [], 0
+    for q in starts:
+        if q >= end:
+            m = regex.match(text, q)
+            if m:
+                found.append(m)
+                end = max(m.end(), q + 1)
+    return found
+
+
+def _triggered_sentences(masked: str, lowered: str, settings: BlameSettings) -> Woken:
+    """Every sentence with a trigger stem, with the patterns its stems wake up (to be tried
+    everywhere in it). The reference behaviour, which `_woken_sentences` narrows down."""
     if len(lowered) == len(masked):
         found = [(m.start(), m.group(0)) for m in settings.trigger.finditer(lowered)]
     else:  # a few characters ('İ') lower to two: match case-insensitively so offsets stay right
@@ -588,23 +913,54 @@ def scan(masked: str, settings: BlameSettings, people: PeopleIndex | None) -> li
     for pos, stem in found:
         k = bisect.bisect_right(starts, pos) - 1
         wanted.setdefault(k, set()).update(settings.owners.get(stem, ()))
-    hits: list[Hit] = []
-    for k, pattern_ids in wanted.items():
-        s0 = starts[k]
-        s1 = starts[k + 1] if k + 1 < len(starts) else len(masked)
-        sentence = masked[s0:s1]
-        ctx = Context(sentence, s0, people)
-        for i in sorted(pattern_ids):
-            p = settings.patterns[i]
-            for m in p.regex.finditer(sentence):
-                if p.condition is not None and not p.condition(ctx, m):
-                    continue
-                a, b = s0 + m.start(), s0 + m.end()
-                if any(al.search(masked[max(0, a - 60):b + 60]) and _inside(al, masked, a, b) for al in settings.allow):
-                    continue
-                msg = f"'{' '.join(m.group(0).split())}': {p.message}"
-                hits.append(Hit(a, b, p.rule, p.term, msg, p.suggestion, p.priority))
-    return _resolve(hits)
+    return [(starts[k], starts[k + 1] if k + 1 < len(starts) else len(masked), [(i, None) for i in sorted(ids)])
+            for k, ids in wanted.items()]
+
+
+def _woken_sentences(masked: str, lowered: str, settings: BlameSettings) -> Woken:
+    """What `_triggered_sentences` gives, less the patterns that cannot match: a pattern runs on
+    a sentence only if a stem wakes it there and one of its anchors is there, followed by what
+    its probe asks for (see WAKE). The words of the whole text say which anchors to look for;
+    only the sentences around the anchors found are cut out."""
+    wake = settings.wake
+    found: list[tuple[int, int, bool]] = []  # (position, pattern id, a stem of it is there)
+    present = wake.words.intersection(_words(lowered))
+    for regex in {wake.finders[a] for a in present
+                  if a in wake.finders and (wake.needs[a] is None or not wake.needs[a].isdisjoint(present))}:
+        for m in wake.finder(regex).finditer(lowered):
+            i, j = m.span()
+            if i and lowered[i - 1] in _WORD_CHARS:
+                continue  # not a whole word
+            # a word start for the trigger too (an 'é' before it is a word character there)
+            start = wake.word_stems and (i == 0 or not (lowered[i - 1].isalnum() or lowered[i - 1] == "_"))
+            found += [(i, k, start and stem) for k, probe, stem in wake.probes[m.group()]
+                      if probe is None or probe.match(lowered, j)]
+    for a, finder in wake.marks.items():
+        if a in lowered:
+            for m in finder.finditer(lowered, 1):
+                owner = lowered[m.start() - 1]  # "intern's": the sentence is the owner's
+                if owner.isalnum() or owner in "_@-":
+                    found += [(m.start() - 1, k, False) for k, probe, _ in wake.probes[a]
+                              if probe is None or probe.match(lowered, m.end())]
+    found.sort()
+    sentences: list[tuple[int, int, dict[int, list[int]], set[int]]] = []
+    end = 0
+    for pos, k, stem in found:
+        if pos >= end:
+            start, end = _sentence_at(masked, pos, end)
+            sentences.append((start, end, {}, set()))
+        sentences[-1][2].setdefault(k, []).append(pos - start)
+        if stem:
+            sentences[-1][3].add(k)
+    out = []
+    for start, end, probed, woken in sentences:
+        if len(woken) < len(probed):  # some pattern's stems are still to be seen: ask the trigger
+            woken = {i for m in settings.trigger.finditer(lowered, start, end)
+                     for i in settings.owners.get(m.group(0), ())}
+        if not woken.isdisjoint(probed):
+            out.append((start, end, [(i, probed[i] if settings.patterns[i].anchored else None)
+                                     for i in sorted(woken.intersection(probed))]))
+    return out
 
 
 def _inside(allow: re.Pattern, text: str, a: int, b: int) -> bool:
@@ -633,7 +989,11 @@ class _Positions:
     @property
     def starts(self) -> list[int]:
         if self._starts is None:  # only files with findings pay for this
-            self._starts = [0] + [m.end() for m in re.finditer("\n", self.text)]
+            starts, i = [0], self.text.find("\n")
+            while i >= 0:
+                starts.append(i + 1)
+                i = self.text.find("\n", i + 1)
+            self._starts = starts
         return self._starts
 
     def at(self, offset: int) -> tuple[int, int]:
@@ -656,22 +1016,21 @@ def check_blame_file(pm: Postmortem, f: Findings, settings: BlameSettings, confi
     if pm.body:
         masked = mask_markdown(pm.body)
         pos = _Positions(masked, pm.body_line)
-        heading_lines = {s.line for s in pm.sections}
         for hit in scan(masked, settings, people):
             line, col = pos.at(hit.start)
-            if line in heading_lines:
+            if any(s.line == line for s in pm.sections):  # a heading
                 continue
             eline, ecol = pos.at(hit.end)
             _emit(f, hit, Span(line, col, eline, ecol), settings)
     texts = list(_front_matter_texts(pm))
     if texts:
         # one scan over all values, separated so no sentence spans two of them
-        joined = "\n\n".join(t for _, t in texts)
+        hits = scan("\n\n".join([t for _, t in texts]), settings, people)
         offsets, at = [], 0
-        for _, t in texts:
+        for _, t in texts if hits else ():
             offsets.append(at)
             at += len(t) + 2
-        for hit in scan(joined, settings, people):
+        for hit in hits:
             i = bisect.bisect_right(offsets, hit.start) - 1
             path, text = texts[i]
             _emit(f, hit, _value_span(pm, path, text, hit.start - offsets[i], hit.end - offsets[i]), settings)
@@ -714,9 +1073,12 @@ def _lookup_span(pm: Postmortem, path: tuple) -> Span:
 def check_named_people(pm: Postmortem, f: Findings, people: PeopleIndex, settings: BlameSettings) -> None:
     if "blame-named-person" in f.config.rule_levels and f.config.rule_levels["blame-named-person"] == "off":
         return
-    for sec in pm.sections:
-        if sec.name not in settings.named_sections:
-            continue
+    sections = [sec for sec in pm.sections if sec.name in settings.named_sections]
+    # Masking blanks whole spans of markup, bounded by characters other than letters and digits
+    # (backticks, brackets, line ends), so masked text names no one the raw text does not.
+    if not _may_name("\n".join(sec.text for sec in sections), people):
+        return
+    for sec in sections:
         masked = mask_markdown(sec.text)
         pos = _Positions(masked, sec.body_start)
         for a, b, name in find_names(masked, people):
