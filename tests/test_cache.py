@@ -267,3 +267,48 @@ def test_the_serve_memory_cache_forgets_results_when_the_configuration_changes(k
     assert [(d.path, d.rule, d.severity, d.span) for d in after.diagnostics] == \
         [(d.path, d.rule, d.severity, d.span) for d in fresh.diagnostics]
     assert not any(d.rule == "blame-human-error" for d in after.diagnostics)
+
+
+
+_COUNTING_BUILD = """
+import sys
+import mkdocs.utils.meta as meta
+from mkdocs.commands.build import build
+from mkdocs.config import load_config
+parsed = []
+real = meta.yaml.load
+meta.yaml.load = lambda text, *a, **k: parsed.append(text) or real(text, *a, **k)
+cfg = load_config("mkdocs.yml", site_dir=sys.argv[1])
+cfg.plugins.on_startup(command="build", dirty=False)
+build(cfg)
+print(sum(isinstance(t, str) and "id: INC-" in t for t in parsed))
+"""
+
+
+def test_builds_parse_front_matter_once_cold_or_from_the_cache(tmp_path):
+    """MkDocs parses no postmortem's YAML: a cold build gets page meta from the check, a warm
+    one from the results cache, and both sites equal one where MkDocs reads every page's
+    front matter itself (a cache written without it)."""
+    root = copy_sample(tmp_path)
+    postmortems = [f for f in (root / "postmortems").rglob("*.md") if "id: INC-" in f.read_text()]
+
+    def build(out: str) -> int:
+        proc = subprocess.run([sys.executable, "-c", _COUNTING_BUILD, out], cwd=root, capture_output=True,
+                              text=True, env=ENV, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        return int(proc.stdout.split()[-1])
+
+    assert build("cold") == 0 and shards(root)
+    assert build("warm") == 0
+    for shard in shards(root):
+        rows = json.loads(shard.read_bytes())
+        assert rows and all(isinstance(row[4], str) for row in rows)  # the front matter, as JSON text
+        for row in rows:
+            row[4] = None  # as `pmkb check` writes entries: MkDocs has to read the YAML itself
+        shard.write_bytes(json.dumps(rows).encode())
+    assert len(postmortems) >= build("without") > 10  # every postmortem page this edition shows
+
+    def files(d: str) -> dict:
+        return {p.relative_to(root / d): p.read_bytes() for p in (root / d).rglob("*") if p.is_file()}
+
+    assert files("cold") == files("warm") == files("without")

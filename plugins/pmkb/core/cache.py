@@ -42,7 +42,7 @@ _CLASSES = {c.__name__: c for c in (Span, Diagnostic, Section, TimelineEntry, Ac
                                     Suppression, Suppressions)}
 
 
-_NOT_CACHED = {"meta"}  # a page generator's copy of the front matter: big, and cheap to read again
+_NOT_CACHED = {"meta"}  # a page generator's copy of the front matter: kept beside, as JSON text
 
 
 class _Bad(Exception):
@@ -187,22 +187,34 @@ def _check(hint):
 
 
 def dumps(shard: dict) -> bytes:
-    return json.dumps([[list(k), d, _encode(pm), _encode(diags)] for k, (d, pm, diags) in shard.items()],
+    return json.dumps([[list(k), d, _encode(pm), _encode(diags), meta] for k, (d, pm, diags, meta) in shard.items()],
                       ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 def loads(data: bytes) -> dict:
     out = {}
     for row in json.loads(data):
-        if not (isinstance(row, list) and len(row) == 4 and isinstance(row[0], list) and len(row[0]) == 2
-                and all(isinstance(x, str) for x in row[0]) and isinstance(row[1], str)):
+        if not (isinstance(row, list) and len(row) == 5 and isinstance(row[0], list) and len(row[0]) == 2
+                and all(isinstance(x, str) for x in row[0]) and isinstance(row[1], str)
+                and (row[4] is None or isinstance(row[4], str))):
             raise _Bad("a malformed entry")
         pm, diags = _decode(row[2]), _decode(row[3])
         if not isinstance(pm, Postmortem) or not isinstance(diags, list) or \
                 not all(isinstance(d, Diagnostic) for d in diags):
             raise _Bad("an entry without a postmortem and its diagnostics")
-        out[tuple(row[0])] = (row[1], pm, diags)
+        out[tuple(row[0])] = (row[1], pm, diags, row[4])
     return out
+
+
+def _meta_json(meta) -> str | None:
+    """The front matter a site generator reuses as page meta, kept as JSON text: only a build
+    decodes it (json.loads, in C), and a value JSON cannot hold (!!binary) just leaves it out."""
+    if meta is None:
+        return None
+    try:
+        return json.dumps(meta, ensure_ascii=False, separators=(",", ":"))
+    except (TypeError, ValueError):
+        return None
 
 
 # ---- where and under which key ------------------------------------------------------------
@@ -288,13 +300,20 @@ class ResultCache:
             self._shards[n] = shard
         return shard
 
-    def get(self, display: str, rel: str, digest: str) -> tuple[Postmortem, list[Diagnostic]] | None:
-        """The results for this file if its bytes still hash to `digest` (parse.content_hash)."""
+    def get(self, display: str, rel: str, digest: str, meta: bool = False) -> tuple[Postmortem, list[Diagnostic]] | None:
+        """The results for this file if its bytes still hash to `digest` (parse.content_hash);
+        with `meta`, the postmortem's front matter too when the entry has it (Postmortem.meta)."""
         key = (display, rel)
         self._seen.add(key)
         hit = self._shard(self._shard_of(key)).get(key)
         if hit is None or hit[0] != digest:
             return None
+        if meta and hit[3] is not None and hit[1].meta is None:
+            try:
+                value = json.loads(hit[3])
+            except ValueError:
+                value = None
+            hit[1].meta = value if isinstance(value, dict) else None
         return hit[1], hit[2]
 
     def keep(self, display: str, rel: str) -> None:
@@ -305,7 +324,7 @@ class ResultCache:
         key = (display, rel)
         self._seen.add(key)
         n = self._shard_of(key)
-        self._shard(n)[key] = (pm.content_hash, pm, list(diags))
+        self._shard(n)[key] = (pm.content_hash, pm, list(diags), _meta_json(pm.meta))
         self._dirty.add(n)
 
     def save(self) -> None:

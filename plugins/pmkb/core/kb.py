@@ -359,7 +359,7 @@ def _per_file(cfg, files, display, cache, workers, disk):
             if hit is not None and disk is not None:
                 disk.keep(shown, rel)
             if hit is None and disk is not None:
-                hit = disk.get(shown, rel, content_hash(data))
+                hit = disk.get(shown, rel, content_hash(data), meta=cfg.keep_meta)
                 if hit is not None and cache is not None:
                     cache.put(shown, data, *hit)
             if hit is not None:
