@@ -22,24 +22,30 @@ EVENTS = ("on_config", "on_files", "on_page_read_source", "on_page_markdown", "o
 
 def instrument() -> dict[str, float]:
     """Wrap every event the plugin defines; the returned dict fills as builds run."""
+    from mkdocs.plugins import CombinedEvent
+
     from pmkb.mkdocs_plugin import PmkbPlugin
 
     spent: dict[str, float] = defaultdict(float)
-    for name in EVENTS:
-        original = PmkbPlugin.__dict__.get(name)
-        if original is None:
-            continue
 
-        def wrapper(self, *a, __o=original, __n=name, **k):
+    def timed(original, name: str):
+        def wrapper(self, *a, **k):
             t = time.perf_counter()
             try:
-                return __o(self, *a, **k)
+                return original(self, *a, **k)
             finally:
-                spent[__n] += time.perf_counter() - t
+                spent[name] += time.perf_counter() - t
 
         if hasattr(original, "mkdocs_priority"):
             wrapper.mkdocs_priority = original.mkdocs_priority
-        setattr(PmkbPlugin, name, wrapper)
+        return wrapper
+
+    for name in EVENTS:
+        original = PmkbPlugin.__dict__.get(name)
+        if isinstance(original, CombinedEvent):  # several handlers of one event, each its own priority
+            setattr(PmkbPlugin, name, CombinedEvent(*(timed(f, name) for f in original.methods)))
+        elif original is not None:
+            setattr(PmkbPlugin, name, timed(original, name))
     return spent
 
 

@@ -371,6 +371,28 @@ def test_material_tags_plugin_shows_postmortem_tags(tmp_path):
     assert {t.strip() for t in tags} >= set(fm["tags"])
 
 
+def test_other_plugins_see_a_postmortems_meta_whenever_they_run(tmp_path):
+    """page.meta comes from the check, not from MkDocs: it must be in place before any other
+    plugin's on_page_markdown reads it, however early that one runs."""
+    root = copy_sample(tmp_path)
+    (root / "seen.py").write_text(textwrap.dedent("""
+        from mkdocs.plugins import event_priority
+
+        @event_priority(90)
+        def on_page_markdown(markdown, page, **kwargs):
+            if page.meta.get("id"):
+                return markdown + f"\\n\\nmeta-seen {page.meta['id']} {len(page.meta.get('tags') or [])}\\n"
+            return markdown
+    """))
+    cfg = yaml.safe_load((root / "mkdocs.yml").read_text())
+    cfg["hooks"] = ["seen.py"]
+    (root / "mkdocs.yml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    proc = build(root, "--strict")
+    assert proc.returncode == 0, proc.stderr
+    for md, fm in site_postmortems(root):
+        assert f"meta-seen {fm['id']} {len(fm.get('tags') or [])}" in text_of(page_for(root, md))
+
+
 # ------------------------------------------------------------ links --
 @pytest.mark.parametrize("variant", [{}, {"pages_dir": "kb"}, {"pages_dir": "./kb/"}, {"use_directory_urls": False}],
                          ids=["default", "pages_dir", "pages_dir-dotted", "html-urls"])

@@ -17,7 +17,7 @@ from pathlib import Path
 from mkdocs.config import base
 from mkdocs.config import config_options as c
 from mkdocs.exceptions import PluginError
-from mkdocs.plugins import BasePlugin, event_priority, get_plugin_logger
+from mkdocs.plugins import BasePlugin, CombinedEvent, event_priority, get_plugin_logger
 from mkdocs.structure.files import File, Files, InclusionLevel
 from mkdocs.utils.meta import YAML_RE
 
@@ -85,10 +85,12 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         self.sources: dict[str, tuple[str, str]] = {}  # src -> (content hash, prose)
         self.headers: dict[str, tuple] = {}  # src -> (inputs, Markdown in, Markdown out, stashed HTML)
         self.cleaned: dict[str, tuple[str, str]] = {}  # src -> (HTML in, sanitised HTML out)
+        self.serving = False
 
     # Defining on_startup keeps this instance (and its parse cache) across `mkdocs serve` rebuilds.
     def on_startup(self, *, command, dirty) -> None:
         self.command = command
+        self.serving = command == "serve"  # only then is anything kept for a next build
 
     def on_config(self, config):
         if not self.config.enabled:
@@ -271,10 +273,14 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
             return None
         self.meta_from_check.add(src)
         prose = "\n" + text[m.end():].lstrip("\n")  # the blank first line: no MultiMarkdown meta either
-        self.sources[src] = (pm.content_hash, prose)
+        if self.serving:
+            self.sources[src] = (pm.content_hash, prose)
         return prose
 
-    def on_page_markdown(self, markdown, *, page, config, files):
+    @event_priority(100)
+    def _page_meta(self, markdown, *, page, config, files):
+        """Before any other plugin reads page.meta (tags, blog): the front matter the check
+        read, titles made safe, and for the public edition without people."""
         src = page.file.src_uri
         pm = self.by_src.get(src)
         if pm is None or self.site is None:
@@ -290,6 +296,16 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         if self.site.public:
             for key in ("authors", "roles", "impact", "action_items", "timeline"):
                 page.meta.pop(key, None)
+        return markdown
+
+    def _page_header(self, markdown, *, page, config, files):
+        """The generated header above the author's prose (the edition's view of it)."""
+        src = page.file.src_uri
+        pm = self.by_src.get(src)
+        if pm is None or self.site is None:
+            return markdown
+        if not self.serving:
+            return self.site.postmortem_header(pm) + f"\n{PROSE_MARK}\n\n" + self.site.prose(pm, markdown)
         inputs = self.site.header_inputs(pm)
         known = self.headers.get(src)
         if known is not None and known[0] == inputs and known[1] == markdown:
@@ -299,6 +315,8 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
             lambda: self.site.postmortem_header(pm) + f"\n{PROSE_MARK}\n\n" + self.site.prose(pm, markdown))
         self.headers[src] = (inputs, markdown, out, stashed)
         return out
+
+    on_page_markdown = CombinedEvent(_page_meta, _page_header)
 
     # After Material's search has indexed the page: the stashed tables and charts go back in.
     @event_priority(-100)
@@ -316,7 +334,8 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
             return known[1]
         head, mark, prose = html.partition(PROSE_MARK)
         out = head + clean_html(prose) if mark else clean_html(html)
-        self.cleaned[src] = (html, out)
+        if self.serving:
+            self.cleaned[src] = (html, out)
         return out
 
 

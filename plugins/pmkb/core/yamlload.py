@@ -193,7 +193,7 @@ def _build(root, out: Loaded, line_offset: int):
         spans[path] = span(node)
         nid = id(node)
         if nid in active:
-            raise YamlProblem("alias-bomb", "recursive YAML alias", node.start_mark.line, node.start_mark.column)
+            raise _at(node, "alias-bomb", "recursive YAML alias")
         active.add(nid)
         if node.__class__ is MappingNode:
             if node.tag != _MAP:
@@ -245,33 +245,25 @@ def _build(root, out: Loaded, line_offset: int):
 def _key(node) -> str:
     """A mapping key as text: `yes: 1` has the key 'True', as it always had."""
     if node.__class__ is not ScalarNode:
-        raise YamlProblem("syntax", "a key must be plain text", node.start_mark.line, node.start_mark.column)
+        raise _at(node, "syntax", "a key must be plain text")
     if node.tag is _STR:
         return node.value
     if node.tag == _MERGE:
-        raise YamlProblem(
-            "unsafe-tag", "merge keys (<<) are not supported", node.start_mark.line, node.start_mark.column,
-        )
+        raise _at(node, "unsafe-tag", "merge keys (<<) are not supported")
     key = _scalar(node)
     return key if isinstance(key, str) else str(key)
 
 
+def _at(node, kind: str, message: str) -> YamlProblem:
+    return YamlProblem(kind, message, node.start_mark.line, node.start_mark.column)
+
+
 def _too_many(node) -> YamlProblem:
-    return YamlProblem(
-        "alias-bomb",
-        f"front matter expands to more than {MAX_NODES} values (YAML alias expansion?)",
-        node.start_mark.line,
-        node.start_mark.column,
-    )
+    return _at(node, "alias-bomb", f"front matter expands to more than {MAX_NODES} values (YAML alias expansion?)")
 
 
 def _unsafe(node) -> YamlProblem:
-    return YamlProblem(
-        "unsafe-tag",
-        f"YAML tag {node.tag!r} is not allowed in front matter",
-        node.start_mark.line,
-        node.start_mark.column,
-    )
+    return _at(node, "unsafe-tag", f"YAML tag {node.tag!r} is not allowed in front matter")
 
 
 def _scalar(node: yaml.ScalarNode):
