@@ -159,6 +159,8 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         self._remember(config, edition)
         self.site = SiteBuilder(self.result, self.core, use_directory_urls=config.use_directory_urls,
                                 site_name=config.site_name, stash=True, edition=edition, previous=self.previous)
+        if self.previous is not None and self.previous.kb_key != self.site.kb_key:
+            self.headers = {}  # prose and headers name people and IDs another file's edit may have changed
         by_rel = {pm.rel_path: pm for pm in self.result.kb.postmortems}
         self.by_src = {}
         full_nav = self.config.nav == "full"

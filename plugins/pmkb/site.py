@@ -107,9 +107,7 @@ class SiteBuilder:
         self._group_srcs: dict[tuple[str, str], str] | None = None
         self._rows: dict[tuple, Markup] = {}
         self._pm_keys: dict[int, tuple] = {}
-        self._previous_rows = previous._rows if previous else {}
         self._records: dict[tuple, str] = {}
-        self._previous_records = previous._records if previous else {}
         self.edition = edition or cfg.options.get("edition") or "internal"
         self.public = self.edition == "public"
         self.people = people_index(self.kb.valid, cfg.people)
@@ -117,6 +115,13 @@ class SiteBuilder:
         self.pms = sorted(chosen, key=lambda p: (p.date or date.min, p.id or ""), reverse=True)
         self.by_id = {pm.id: pm for pm in self.pms if pm.id}
         self.excluded_ids = {pm.id for pm in self.kb.valid if pm.id and pm.id not in self.by_id}
+        # What every page depends on beyond its own postmortem: who counts as a person (the public
+        # edition takes their names out) and which IDs are redacted. Rows and records of the
+        # previous build are reused only while it is unchanged.
+        self.kb_key = (tuple(sorted(self.people.names)), tuple(sorted(self.excluded_ids)))
+        same = previous is not None and previous.kb_key == self.kb_key
+        self._previous_rows = previous._rows if same else {}
+        self._previous_records = previous._records if same else {}
         self.backlinks = backlinks(self.pms, self.by_id)
         self.by_problem: dict[str, list[Postmortem]] = defaultdict(list)
         for pm in self.pms:
