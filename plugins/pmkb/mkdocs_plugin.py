@@ -254,22 +254,19 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
     # ---- pages --------------------------------------------------------------------
     def on_page_read_source(self, *, page, config):
         """A postmortem's front matter was read once already, by the check: MkDocs gets the
-        prose alone and the parsed mapping becomes page.meta, so YAML is not parsed twice.
-        Anything unexpected (the file changed since, another front-matter form) falls back
-        to MkDocs' own reading."""
+        prose alone (from the bytes the check read) and the parsed mapping becomes page.meta,
+        so neither the file nor its YAML is read twice. Anything unexpected (another
+        front-matter form) falls back to MkDocs' own reading."""
         src = page.file.src_uri
         pm = self.by_src.get(src)
-        if pm is None or pm.meta is None or not page.file.abs_src_path:
+        if pm is None or pm.meta is None:
             return None
         known = self.sources.get(src)
         if known is not None and known[0] == pm.content_hash:
             self.meta_from_check.add(src)
             return known[1]
-        try:
-            data = Path(page.file.abs_src_path).read_bytes()
-        except OSError:
-            return None
-        text = decode(data) if content_hash(data) == pm.content_hash else None
+        data = self.cache.bytes_of(pm)
+        text = decode(data) if data is not None else None
         m = YAML_RE.match(text) if text is not None else None
         if m is None:
             return None
@@ -306,15 +303,17 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         pm = self.by_src.get(src)
         if pm is None or self.site is None:
             return markdown
-        if not self.serving:
+        def render() -> str:
             return self.site.postmortem_header(pm) + f"\n{PROSE_MARK}\n\n" + self.site.prose(pm, markdown)
+
+        if not self.serving:
+            return render()
         inputs = self.site.header_inputs(pm)
         known = self.headers.get(src)
         if known is not None and known[0] == inputs and known[1] == markdown:
             self.site.restash(known[3])
             return known[2]
-        out, stashed = self.site.stashing_into(
-            lambda: self.site.postmortem_header(pm) + f"\n{PROSE_MARK}\n\n" + self.site.prose(pm, markdown))
+        out, stashed = self.site.stashing_into(render)
         self.headers[src] = (inputs, markdown, out, stashed)
         return out
 
@@ -354,7 +353,8 @@ def _templates_stamp(folder: Path) -> tuple:
     """Names, sizes and times of the user's template overrides: editing one under serve
     re-renders everything."""
     try:
-        return tuple(sorted((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in folder.rglob("*") if p.is_file()))
+        stats = ((p, p.stat()) for p in folder.rglob("*") if p.is_file())
+        return tuple(sorted((str(p), st.st_mtime_ns, st.st_size) for p, st in stats))
     except OSError:
         return ()
 

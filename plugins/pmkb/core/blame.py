@@ -1094,12 +1094,3 @@ def settings_for(cfg) -> BlameSettings:
     if cfg.blame_settings is None:
         cfg.blame_settings = settings_from_config(cfg.blame or {})
     return cfg.blame_settings
-
-
-def check_blame_kb(kb, per_path: dict[str, Findings]) -> None:
-    """The knowledge-base stage: named people need everyone the knowledge base knows."""
-    cfg = kb.config
-    settings = settings_for(cfg)
-    people = people_index(kb.valid, cfg.people)
-    for pm in kb.valid:
-        check_named_people(pm, per_path[pm.path], people, settings)

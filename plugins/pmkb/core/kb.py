@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .cache import ResultCache, fingerprint
 from .gc_pause import paused_gc
-from .blame import PeopleIndex, check_blame_file, check_blame_kb, check_named_people, settings_for
+from .blame import PeopleIndex, check_blame_file, check_named_people, people_index, settings_for
 from .editions import check_public
 from .config import Config
 from .findings import Findings
@@ -185,6 +185,11 @@ class ParseCache:
     def put(self, display: str, data: bytes, pm: Postmortem, diags: list[Diagnostic]) -> None:
         self._items[display] = (data, pm, diags)
 
+    def bytes_of(self, pm: Postmortem) -> bytes | None:
+        """The bytes `pm` was read from, so a site generator need not read the file again."""
+        hit = self._items.get(pm.path)
+        return hit[0] if hit is not None and hit[1] is pm else None
+
     @staticmethod
     def stat_key(st: os.stat_result) -> tuple:
         return (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino, st.st_dev)
@@ -266,27 +271,22 @@ def _dated(pm: Postmortem, cfg: Config, as_of: date, cache: ParseCache | None) -
 def _named_people(kb: KnowledgeBase, per_path: dict[str, Findings], cache: ParseCache | None) -> None:
     """People named in root-cause sections: needs everyone the knowledge base knows, so under
     serve a file's result is kept while its content and that set of people are unchanged."""
-    if cache is None:
-        check_blame_kb(kb, per_path)
-        return
     cfg = kb.config
-    valid = kb.valid
-    names = set(cfg.people)
-    for pm in valid:
-        names |= pm.people
-    people = frozenset(names)
-    if people != cache.people:
-        cache.named.clear()
-        cache.people = people
-    index = settings = None
-    for pm in valid:
-        hit = cache.named.get(pm.path)
+    index = people_index(kb.valid, cfg.people)
+    memo: dict[str, tuple[str, list[Diagnostic]]] = {}
+    if cache is not None:
+        people = frozenset(index.names)
+        if people != cache.people:
+            cache.named.clear()
+            cache.people = people
+        memo = cache.named
+    settings = settings_for(cfg)
+    for pm in kb.valid:
+        hit = memo.get(pm.path)
         if hit is None or hit[0] != pm.content_hash:
-            if index is None:
-                index, settings = PeopleIndex(sorted(people)), settings_for(cfg)
             f = Findings(pm.path, cfg, pm.status)
             check_named_people(pm, f, index, settings)
-            hit = cache.named[pm.path] = (pm.content_hash, f.items)
+            hit = memo[pm.path] = (pm.content_hash, f.items)
         per_path[pm.path].items.extend(hit[1])
 
 
