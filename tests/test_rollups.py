@@ -73,6 +73,40 @@ def test_owner_page_groups_open_items_by_owner(sample):
             assert f"<td>{item['id']}</td>" in section[1].split("<h2", 1)[0]
 
 
+def test_long_tables_and_rollups_are_split_into_pages_of_per_page_rows(tmp_path):
+    """Index and rollup pages stay small: every table, grouped or not, is split into pages of
+    `per_page` rows (a group is only kept whole when it fits), and no row is lost or repeated."""
+    root = copy_sample(tmp_path, as_of=AS_OF.isoformat())
+    cfg = yaml.safe_load((root / "mkdocs.yml").read_text())
+    for p in cfg["plugins"]:
+        if isinstance(p, dict) and "pmkb" in p:
+            p["pmkb"]["per_page"] = 3
+    (root / "mkdocs.yml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    proc = build(root, "--strict")
+    assert proc.returncode == 0, proc.stderr
+    site = root / "site"
+
+    def pages(first: Path, rest: str) -> list[Path]:
+        return [first] + sorted(site.glob(rest), key=lambda p: int(re.search(r"page-(\d+)", str(p)).group(1)))
+
+    incidents = pages(site / "incidents/index.html", "incidents/page-*/index.html")
+    rows = [re.findall(r'<tr data-severity="[^"]*" data-services="[^"]*" data-year="\d+" data-status="[\w-]+">\s*<td><a href="[^"]*">([^<]+)</a>',
+                       p.read_text()) for p in incidents]
+    assert all(len(r) <= 3 for r in rows) and len(incidents) >= 5
+    listed = [i for r in rows for i in r]
+    assert sorted(listed) == sorted(fm["id"] for _, fm in site_postmortems(root))  # each exactly once
+
+    open_items = {i["id"] for i in expected_items(root) if i["status"] in ("open", "in-progress")}
+    done_items = {i["id"] for i in expected_items(root) if i["status"] == "done"}
+    for name, expected in (("index", open_items), ("completed", done_items)):
+        found = pages(site / "actions" / ("" if name == "index" else name) / "index.html",
+                      f"actions/{name}-page-*/index.html")
+        per_page = [re.findall(r"<td>(INC-\d{4}-\d{3}-\d+)</td>", p.read_text()) for p in found]
+        assert all(len(r) <= 3 for r in per_page), (name, [len(r) for r in per_page])
+        assert len(found) == -(-len(expected) // 3) and len(expected) > 3
+        assert sorted(i for r in per_page for i in r) == sorted(expected)
+
+
 def test_pmkb_actions_filters_and_formats(sample):
     items = expected_items(sample)
     owner = next(i["owner"] for i in items if i["overdue"])

@@ -423,7 +423,8 @@ class SiteBuilder:
             order = {n: i for i, n in enumerate(self.cfg.severity_names())}
             groups = sorted(keyed.items(), key=lambda kv: order.get(kv[0], 99))
         else:
-            groups = [("", rows)]
+            # an ungrouped list is split anywhere: one page of per_page rows after another
+            groups = [("", rows[i:i + self.per_page]) for i in range(0, len(rows), self.per_page)] or [("", [])]
         # split into pages of about per_page rows without cutting a group in two
         chunks: list[list[tuple[str, list]]] = [[]]
         size = 0
