@@ -270,6 +270,27 @@ def test_the_serve_memory_cache_forgets_results_when_the_configuration_changes(k
 
 
 
+def test_the_serve_memory_cache_follows_options_outside_the_per_file_fingerprint(kb):
+    """Dated and named-people findings are memoised under serve; an edit of mkdocs.yml that
+    changes only what those stages read must still reach them."""
+    from datetime import date
+
+    from pmkb.core.config import Config
+    from pmkb.core.kb import ParseCache, RelativeTo, check
+
+    def findings(result):
+        return sorted((d.path, d.rule, d.severity, d.span.line) for d in result.diagnostics)
+
+    memory = ParseCache()
+    check(Config.from_file(kb / "mkdocs.yml"), display=RelativeTo(kb), cache=memory, as_of=date(2031, 1, 1))
+    set_option(kb, overdue_policy=[{"days": 30, "level": "error"}])  # read by the dated stage alone
+    cfg = Config.from_file(kb / "mkdocs.yml")
+    after = check(cfg, display=RelativeTo(kb), cache=memory, as_of=date(2031, 1, 1))
+    fresh = check(cfg, display=RelativeTo(kb), as_of=date(2031, 1, 1))
+    assert any(d.rule == "action-item-overdue" and d.severity == "error" for d in fresh.diagnostics)
+    assert findings(after) == findings(fresh)
+
+
 _COUNTING_BUILD = """
 import sys
 import mkdocs.utils.meta as meta

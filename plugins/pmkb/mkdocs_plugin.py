@@ -156,7 +156,8 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         edition = self.config.edition or "internal"
         if edition not in EDITIONS:
             raise PluginError(f"pmkb configuration: 'edition': {edition!r} is not one of {', '.join(EDITIONS)}")
-        self._remember(config, edition)
+        if self.serving:
+            self._remember(config, edition)
         self.site = SiteBuilder(self.result, self.core, use_directory_urls=config.use_directory_urls,
                                 site_name=config.site_name, stash=True, edition=edition, previous=self.previous)
         if self.previous is not None and self.previous.kb_key != self.site.kb_key:
@@ -197,7 +198,8 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
             data = (resources.files("pmkb") / "assets" / name).read_bytes()
             files.append(File.generated(config, f"assets/pmkb/{name}", content=data))
         self._set_nav(config, files, found)
-        self.previous = self.site
+        if self.serving:
+            self.previous = self.site
         return files
 
     def _remember(self, config, edition: str) -> None:

@@ -261,6 +261,14 @@ def fingerprint(cfg) -> str:
     return hashlib.blake2b(_stable(state).encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
 
 
+def settings_key(cfg) -> str:
+    """The fingerprint and every option besides: what in-memory results may depend on. The
+    stages never cached on disk (overdue items, named people) read options the fingerprint
+    leaves out (overdue_policy), and `mkdocs serve` keeps results across edits of mkdocs.yml."""
+    return fingerprint(cfg) + hashlib.blake2b(_stable(cfg.options).encode("utf-8", "surrogatepass"),
+                                              digest_size=12).hexdigest()
+
+
 def cache_folder(cfg) -> Path | None:
     """Where the cache lives, or None when it is switched off (`cache_dir: ""` or PMKB_NO_CACHE)."""
     if os.environ.get("PMKB_NO_CACHE", "").strip() not in ("", "0"):

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from .cache import ResultCache, fingerprint
+from .cache import ResultCache, settings_key
 from .gc_pause import paused_gc
 from .blame import PeopleIndex, check_blame_file, check_named_people, people_index, settings_for
 from .editions import check_public
@@ -171,7 +171,8 @@ class ParseCache:
         self._key: str | None = None
 
     def use(self, key: str) -> None:
-        """Forget everything when the configuration (mkdocs.yml edited under serve) or code changed."""
+        """Forget everything when the configuration (mkdocs.yml edited under serve) or code
+        changed: `key` is cache.settings_key."""
         if key != self._key:
             self.__init__()
             self._key = key
@@ -226,7 +227,7 @@ def check(
     files = list(files) + [(p, p.name) for p in extra]
     as_of = as_of or cfg.today()
     if cache is not None:
-        cache.use(fingerprint(cfg))
+        cache.use(settings_key(cfg))
     with paused_gc():
         return _check(cfg, files, only, display, cache, as_of, workers, disk)
 
