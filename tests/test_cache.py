@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pmkb.core.cache import FORMAT
 from sitetools import ENV, copy_sample
 
 PMKB = [sys.executable, "-m", "pmkb"]
@@ -29,7 +30,7 @@ def check_json(root: Path, *args: str, env: dict | None = None) -> dict:
 
 
 def shards(root: Path) -> list[Path]:
-    return sorted((root / ".pmkb_cache").glob("v2/*/*.json"))
+    return sorted((root / ".pmkb_cache").glob(f"v{FORMAT}/*/*.json"))
 
 
 def set_option(root: Path, **options) -> None:
@@ -171,16 +172,28 @@ def test_serve_hits_in_memory_do_not_empty_the_disk_cache(kb):
     assert sum(len(json.loads(p.read_bytes())) for p in shards(kb)) == len(list((kb / "postmortems").rglob("*.md")))
 
 
+def test_runs_that_show_paths_differently_share_one_cache(kb):
+    """Paths are shown relative to where pmkb runs (the plugin: to mkdocs.yml). A run from
+    another folder reuses the entries and shows its own paths; neither run drops the other's."""
+    sub = kb / "postmortems"
+    cold_here = check_json(sub, "-f", str(kb / "mkdocs.yml"), "--no-cache")
+    check_json(kb)
+    assert count_parses(sub, "-f", str(kb / "mkdocs.yml")) == 0
+    assert count_parses(kb) == 0
+    warm_here = check_json(sub, "-f", str(kb / "mkdocs.yml"))
+    assert warm_here == cold_here
+    assert any(d["path"].startswith("2024/") for d in warm_here["diagnostics"])
+
 def test_a_cache_dir_of_yours_is_not_marked_or_pruned(kb):
-    """cache_dir may name an existing folder: pmkb adds its v2/ there and touches nothing else."""
+    """cache_dir may name an existing folder: pmkb adds its v<FORMAT>/ there and touches nothing else."""
     set_option(kb, cache_dir=".")
-    (kb / "v2").mkdir()
-    (kb / "v2" / "notes").mkdir()  # not a fingerprint: never pruned
+    (kb / f"v{FORMAT}").mkdir()
+    (kb / f"v{FORMAT}" / "notes").mkdir()  # not a fingerprint: never pruned
     for n in range(6):  # more configurations than KEEP
         set_option(kb, id_prefix=f"X{n}")
         check_json(kb)
     assert not (kb / ".gitignore").exists() and not (kb / "CACHEDIR.TAG").exists()
-    assert (kb / "v2" / "notes").is_dir()
+    assert (kb / f"v{FORMAT}" / "notes").is_dir()
 
 
 def test_configuration_keys_of_mixed_types_do_not_break_the_key(kb):
@@ -215,7 +228,7 @@ def test_the_cache_can_be_switched_off_or_moved(kb, tmp_path_factory):
     elsewhere = tmp_path_factory.mktemp("elsewhere")
     set_option(kb, cache_dir=str(elsewhere / "c"))
     check_json(kb)
-    assert not (kb / ".pmkb_cache").exists() and list((elsewhere / "c").glob("v2/*/*.json"))
+    assert not (kb / ".pmkb_cache").exists() and list((elsewhere / "c").glob(f"v{FORMAT}/*/*.json"))
 
 
 def test_the_site_build_uses_and_agrees_with_the_cache(kb):

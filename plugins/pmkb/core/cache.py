@@ -31,7 +31,7 @@ from .safe_write import write_atomic
 from .model import ActionItem, Diagnostic, Impact, Postmortem, Section, Span, TimelineEntry
 from .suppress import Suppression, Suppressions
 
-FORMAT = 2
+FORMAT = 3  # 3: entries keyed by the path below the postmortems folder alone
 SHARDS = 64  # an edit rewrites one shard, not the whole cache
 KEEP = 4  # fingerprints kept side by side (switching branches or configs back and forth)
 DEFAULT_DIR = ".pmkb_cache"
@@ -187,22 +187,21 @@ def _check(hint):
 
 
 def dumps(shard: dict) -> bytes:
-    return json.dumps([[list(k), d, _encode(pm), _encode(diags), meta] for k, (d, pm, diags, meta) in shard.items()],
+    return json.dumps([[k, d, _encode(pm), _encode(diags), meta] for k, (d, pm, diags, meta) in shard.items()],
                       ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 def loads(data: bytes) -> dict:
     out = {}
     for row in json.loads(data):
-        if not (isinstance(row, list) and len(row) == 5 and isinstance(row[0], list) and len(row[0]) == 2
-                and all(isinstance(x, str) for x in row[0]) and isinstance(row[1], str)
+        if not (isinstance(row, list) and len(row) == 5 and isinstance(row[0], str) and isinstance(row[1], str)
                 and (row[4] is None or isinstance(row[4], str))):
             raise _Bad("a malformed entry")
         pm, diags = _decode(row[2]), _decode(row[3])
         if not isinstance(pm, Postmortem) or not isinstance(diags, list) or \
-                not all(isinstance(d, Diagnostic) for d in diags):
+                not all(isinstance(d, Diagnostic) and d.path == pm.path for d in diags):
             raise _Bad("an entry without a postmortem and its diagnostics")
-        out[tuple(row[0])] = (row[1], pm, diags, row[4])
+        out[row[0]] = (row[1], pm, diags, row[4])
     return out
 
 
@@ -281,22 +280,25 @@ def cache_folder(cfg) -> Path | None:
 
 
 class ResultCache:
-    """Check results by (display path, path below the postmortems folder, content hash)."""
+    """Check results by path below the postmortems folder and content hash. Not by the path
+    a run shows (relative to where it runs): the CLI from any folder and the plugin share
+    the entries, and each gets them with its own paths."""
 
     def __init__(self, folder: Path, fingerprint: str):
         self.top = folder
         self.folder = folder / f"v{FORMAT}" / fingerprint
         self._shards: dict[int, dict] = {}
         self._dirty: set[int] = set()
-        self._seen: set[tuple[str, str]] = set()
+        self._seen: set[str] = set()
+        self._kept: set[int] = set()  # shards holding a kept file, not opened
 
     @classmethod
     def for_config(cls, cfg) -> ResultCache | None:
         folder = cache_folder(cfg)
         return None if folder is None else cls(folder, fingerprint(cfg))
 
-    def _shard_of(self, key: tuple[str, str]) -> int:
-        return hashlib.blake2b("\0".join(key).encode("utf-8", "surrogatepass"), digest_size=2).digest()[0] % SHARDS
+    def _shard_of(self, rel: str) -> int:
+        return hashlib.blake2b(rel.encode("utf-8", "surrogatepass"), digest_size=2).digest()[0] % SHARDS
 
     def _shard(self, n: int) -> dict:
         shard = self._shards.get(n)
@@ -311,11 +313,14 @@ class ResultCache:
     def get(self, display: str, rel: str, digest: str, meta: bool = False) -> tuple[Postmortem, list[Diagnostic]] | None:
         """The results for this file if its bytes still hash to `digest` (parse.content_hash);
         with `meta`, the postmortem's front matter too when the entry has it (Postmortem.meta)."""
-        key = (display, rel)
-        self._seen.add(key)
-        hit = self._shard(self._shard_of(key)).get(key)
+        self._seen.add(rel)
+        shard = self._shard(self._shard_of(rel))
+        hit = shard.get(rel)
         if hit is None or hit[0] != digest:
             return None
+        if hit[1].path != display:  # written by a run that shows paths from elsewhere
+            hit[1].path = display
+            hit = shard[rel] = (hit[0], hit[1], [dataclasses.replace(d, path=display) for d in hit[2]], hit[3])
         if meta and hit[3] is not None and hit[1].meta is None:
             try:
                 value = json.loads(hit[3])
@@ -324,26 +329,34 @@ class ResultCache:
             hit[1].meta = value if isinstance(value, dict) else None
         return hit[1], hit[2]
 
-    def keep(self, display: str, rel: str) -> None:
-        """A file answered from elsewhere (the in-memory cache of `mkdocs serve`) is still here."""
-        self._seen.add((display, rel))
+    def keep(self, rel: str) -> None:
+        """A file answered from elsewhere (the in-memory cache of `mkdocs serve`) is still here
+        (its shard is not even opened)."""
+        self._seen.add(rel)
+        self._kept.add(self._shard_of(rel))
 
-    def put(self, display: str, rel: str, pm: Postmortem, diags: list[Diagnostic]) -> None:
-        key = (display, rel)
-        self._seen.add(key)
-        n = self._shard_of(key)
-        self._shard(n)[key] = (pm.content_hash, pm, list(diags), _meta_json(pm.meta))
+    def put(self, rel: str, pm: Postmortem, diags: list[Diagnostic]) -> None:
+        self._seen.add(rel)
+        n = self._shard_of(rel)
+        self._shard(n)[rel] = (pm.content_hash, pm, list(diags), _meta_json(pm.meta))
         self._dirty.add(n)
 
     def save(self) -> None:
         """Write the shards that changed (and drop entries for files no longer there); any
-        failure leaves the cache as it was."""
+        failure leaves the cache as it was. A run sees every file of the knowledge base, so a
+        shard it never opened holds no file that is still there."""
         for n, shard in self._shards.items():
             stale = [k for k in shard if k not in self._seen]
             for k in stale:
                 del shard[k]
             if stale:
                 self._dirty.add(n)
+        for n in range(SHARDS):
+            if n not in self._shards and n not in self._kept:
+                try:
+                    (self.folder / f"{n:02x}.json").unlink()
+                except OSError:  # mostly: there is none
+                    pass
         if not self._dirty:
             return
         try:

@@ -348,7 +348,7 @@ def _per_file(cfg, files, display, cache, workers, disk):
                     hit = cache.get_unchanged(str(abs_path), key)
                     if hit is not None:
                         if disk is not None:
-                            disk.keep(hit[0], rel)
+                            disk.keep(rel)
                         results[i] = hit[1]
                         continue
                 data = abs_path.read_bytes() if st.st_size <= cfg.max_file_size else None
@@ -358,7 +358,7 @@ def _per_file(cfg, files, display, cache, workers, disk):
             shown = display(abs_path)
             hit = cache.get(shown, data) if cache is not None else None
             if hit is not None and disk is not None:
-                disk.keep(shown, rel)
+                disk.keep(rel)
             if hit is None and disk is not None:
                 hit = disk.get(shown, rel, content_hash(data), meta=cfg.keep_meta)
                 if hit is not None and cache is not None:
@@ -382,7 +382,7 @@ def _per_file(cfg, files, display, cache, workers, disk):
                 if i in stats:
                     cache.put_stat(str(abs_path), stats[i], result[0].path, result)
             if disk is not None:
-                disk.put(result[0].path, rel, *result)
+                disk.put(rel, *result)
     if disk is not None:
         disk.save()
     return results
