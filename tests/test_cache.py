@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -321,8 +322,9 @@ print(sum(isinstance(t, str) and "id: INC-" in t for t in parsed))
 
 def test_builds_parse_front_matter_once_cold_or_from_the_cache(tmp_path):
     """MkDocs parses no postmortem's YAML: a cold build gets page meta from the check, a warm
-    one from the results cache, and both sites equal one where MkDocs reads every page's
-    front matter itself (a cache written without it)."""
+    one from the results cache, one after `pmkb check` (entries without page meta) checks
+    those files again; and all these sites equal one where MkDocs reads every page's front
+    matter itself (entries that say pmkb has no page meta for them)."""
     root = copy_sample(tmp_path)
     postmortems = [f for f in (root / "postmortems").rglob("*.md") if "id: INC-" in f.read_text()]
 
@@ -334,15 +336,101 @@ def test_builds_parse_front_matter_once_cold_or_from_the_cache(tmp_path):
 
     assert build("cold") == 0 and shards(root)
     assert build("warm") == 0
-    for shard in shards(root):
-        rows = json.loads(shard.read_bytes())
-        assert rows and all(isinstance(row[4], str) for row in rows)  # the front matter, as JSON text
-        for row in rows:
-            row[4] = None  # as `pmkb check` writes entries: MkDocs has to read the YAML itself
-        shard.write_bytes(json.dumps(rows).encode())
+
+    def rewrite_meta(value) -> None:
+        for shard in shards(root):
+            rows = json.loads(shard.read_bytes())
+            assert rows and all(isinstance(row[4], str) for row in rows)  # the front matter, as JSON text
+            for row in rows:
+                row[4] = value
+            shard.write_bytes(json.dumps(rows).encode())
+
+    rewrite_meta(None)  # as `pmkb check` writes entries
+    assert build("after_cli") == 0
+    rewrite_meta(json.dumps([None, []]))  # no page meta from pmkb: MkDocs reads the YAML itself
     assert len(postmortems) >= build("without") > 10  # every postmortem page this edition shows
 
     def files(d: str) -> dict:
         return {p.relative_to(root / d): p.read_bytes() for p in (root / d).rglob("*") if p.is_file()}
 
-    assert files("cold") == files("warm") == files("without")
+    assert files("cold") == files("warm") == files("after_cli") == files("without")
+
+
+_META_HOOK = '''
+import json, os
+from mkdocs.plugins import event_priority
+
+SEEN = {}
+
+def typed(v):
+    """A value with its type spelled out: a date and its text must not compare equal."""
+    if isinstance(v, dict):
+        return {"dict": [[typed(k), typed(x)] for k, x in v.items()]}
+    if isinstance(v, list):
+        return {"list": [typed(x) for x in v]}
+    return [type(v).__name__ if not isinstance(v, str) else "str", repr(v) if not isinstance(v, str) else str(v)]
+
+@event_priority(-50)
+def on_page_markdown(markdown, page, config, files):
+    SEEN[page.file.src_uri] = typed(page.meta)
+
+def on_post_build(config):
+    with open(os.environ["META_OUT"], "w") as f:
+        json.dump(SEEN, f)
+'''
+
+_TYPED_FRONT_MATTER = """\
+reviewed: 2024-03-02 10:00:00+02:00
+window: 1:30
+ratio: 1:30.5
+labels: {first: 2024-03-01, when: [2024-03-02T10:00:00Z, plain]}
+"""
+
+
+def test_page_meta_has_the_types_mkdocs_gives_cold_warm_and_after_the_cli(tmp_path):
+    """Other plugins read page.meta (a blog's `date`, an RSS feed's times): whichever way a
+    page's meta came (the check, the results cache, MkDocs itself) it is what MkDocs' own
+    reading of the front matter gives, types included."""
+    from mkdocs.utils.meta import get_data
+
+    root = copy_sample(tmp_path)
+    sample = sorted((root / "postmortems").rglob("INC-*.md"))
+    text = sample[0].read_text()
+    typed_file = sample[0].with_name("INC-2099-001-typed.md")
+    typed_file.write_text(text.replace("---\n", "---\n" + _TYPED_FRONT_MATTER, 1).replace(
+        "id: INC-", "id: INC-2099-001\nold_id: INC-", 1))
+    odd_key = sample[0].with_name("INC-2099-002-odd-key.md")  # a key SafeLoader reads as a number
+    odd_key.write_text(text.replace("---\n", "---\n2024: a year key\n", 1).replace("id: INC-", "id: INC-2099-002\nold_id: INC-", 1))
+    (root / "hook.py").write_text(_META_HOOK)
+    cfg = yaml.safe_load((root / "mkdocs.yml").read_text())
+    cfg["hooks"] = ["hook.py"]
+    (root / "mkdocs.yml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    hook = {}
+    exec(compile(_META_HOOK, "hook", "exec"), hook)
+
+    def seen(out: str) -> dict:
+        proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "-q", "-d", out], cwd=root,
+                              capture_output=True, text=True, env={**ENV, "META_OUT": str(tmp_path / f"{out}.json")},
+                              timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        return json.loads((tmp_path / f"{out}.json").read_text())
+
+    pages = {"cold": seen("cold"), "warm": seen("warm")}
+    shutil.rmtree(root / ".pmkb_cache")
+    assert pmkb(root, "check").returncode in (0, 1)
+    pages["after_cli"] = seen("after_cli")
+    rewritten = ("title", "tags", "services", "authors")  # made safe for themes (they print them raw)
+    compared = 0
+    for path in [typed_file, odd_key, *sample]:
+        src = path.relative_to(root / "postmortems").as_posix()  # the sample's docs_dir
+        if src not in pages["cold"]:
+            continue  # another edition's postmortem
+        expected = hook["typed"]({k: v for k, v in get_data(path.read_text())[1].items() if k not in rewritten})
+        for how, meta in pages.items():
+            got = {"dict": [kv for kv in meta[src]["dict"] if kv[0] not in [["str", k] for k in rewritten]]}
+            assert got == expected, (how, src)
+        compared += 1
+    typed_src = typed_file.relative_to(root / "postmortems").as_posix()
+    assert compared > 10 and typed_src in pages["cold"] and odd_key.relative_to(root / "postmortems").as_posix() in pages["cold"]
+    reviewed = dict((k[1], v) for k, v in pages["warm"][typed_src]["dict"])["reviewed"]
+    assert reviewed[0] == "datetime"  # the test can tell a datetime from its text

@@ -78,7 +78,7 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         self.result: CheckResult | None = None
         self.site: SiteBuilder | None = None
         self.by_src: dict = {}
-        self.meta_from_check: set[str] = set()
+        self.meta_from_check: dict[str, dict] = {}  # src -> page meta, from on_page_read_source to _page_meta
         # what one build leaves for the next under `mkdocs serve` (see _remember)
         self.memo_key: tuple | None = None
         self.previous: SiteBuilder | None = None  # the last build's, for its rendered rows and templates
@@ -261,18 +261,19 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         front-matter form) falls back to MkDocs' own reading."""
         src = page.file.src_uri
         pm = self.by_src.get(src)
-        if pm is None or pm.meta is None:
+        meta = pm.meta.value() if pm is not None and pm.meta is not None else None
+        if meta is None:
             return None
         known = self.sources.get(src)
         if known is not None and known[0] == pm.content_hash:
-            self.meta_from_check.add(src)
+            self.meta_from_check[src] = meta
             return known[1]
         data = self.cache.bytes_of(pm)
         text = decode(data) if data is not None else None
         m = YAML_RE.match(text) if text is not None else None
-        if m is None:
+        if m is None or text.count("\n", 0, m.end()) + 1 != pm.body_line:  # MkDocs would read other YAML
             return None
-        self.meta_from_check.add(src)
+        self.meta_from_check[src] = meta
         prose = "\n" + text[m.end():].lstrip("\n")  # the blank first line: no MultiMarkdown meta either
         if self.serving:
             self.sources[src] = (pm.content_hash, prose)
@@ -286,9 +287,9 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         pm = self.by_src.get(src)
         if pm is None or self.site is None:
             return markdown
-        if src in self.meta_from_check:
-            self.meta_from_check.discard(src)
-            page.meta = dict(pm.meta)
+        meta = self.meta_from_check.pop(src, None)
+        if meta is not None:
+            page.meta = meta
         if pm.title:
             page.meta["title"] = safe_title(pm.title)
         for key in ("tags", "services", "authors"):

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from .safe_write import write_atomic
 from .model import ActionItem, Diagnostic, Impact, Postmortem, Section, Span, TimelineEntry
+from .page_meta import PageMeta
 from .suppress import Suppression, Suppressions
 
 FORMAT = 3  # 3: entries keyed by the path below the postmortems folder alone
@@ -205,15 +206,13 @@ def loads(data: bytes) -> dict:
     return out
 
 
-def _meta_json(meta) -> str | None:
+def _meta_json(meta: PageMeta | None) -> str | None:
     """The front matter a site generator reuses as page meta, kept as JSON text: only a build
-    decodes it (json.loads, in C), and a value JSON cannot hold (!!binary) just leaves it out."""
+    decodes it (json.loads, in C). None: not asked for (the CLI's runs); a value JSON cannot
+    hold (!!binary) is kept as "no meta", so MkDocs reads that file itself."""
     if meta is None:
         return None
-    try:
-        return json.dumps(meta, ensure_ascii=False, separators=(",", ":"))
-    except (TypeError, ValueError):
-        return None
+    return meta.to_json() or PageMeta(None).to_json()
 
 
 # ---- where and under which key ------------------------------------------------------------
@@ -312,7 +311,9 @@ class ResultCache:
 
     def get(self, display: str, rel: str, digest: str, meta: bool = False) -> tuple[Postmortem, list[Diagnostic]] | None:
         """The results for this file if its bytes still hash to `digest` (parse.content_hash);
-        with `meta`, the postmortem's front matter too when the entry has it (Postmortem.meta)."""
+        with `meta`, only from an entry that also holds the page meta (Postmortem.meta): one
+        written without it (by the CLI) is a miss, so the file is checked again and its entry
+        gains the meta."""
         self._seen.add(rel)
         shard = self._shard(self._shard_of(rel))
         hit = shard.get(rel)
@@ -321,12 +322,10 @@ class ResultCache:
         if hit[1].path != display:  # written by a run that shows paths from elsewhere
             hit[1].path = display
             hit = shard[rel] = (hit[0], hit[1], [dataclasses.replace(d, path=display) for d in hit[2]], hit[3])
-        if meta and hit[3] is not None and hit[1].meta is None:
-            try:
-                value = json.loads(hit[3])
-            except ValueError:
-                value = None
-            hit[1].meta = value if isinstance(value, dict) else None
+        if meta and hit[1].meta is None:
+            hit[1].meta = None if hit[3] is None else PageMeta.from_json(hit[3])
+            if hit[1].meta is None:
+                return None
         return hit[1], hit[2]
 
     def keep(self, rel: str) -> None:

@@ -142,7 +142,7 @@ class Postmortem:
     body_line: int = 1  # file line of the body's first line
     line_count: int = 0
     front_matter: dict[str, Any] = field(default_factory=dict)  # normalised raw mapping
-    meta: dict[str, Any] | None = None  # the front matter as read, for site generators (never cached)
+    meta: Any = None  # page_meta.PageMeta for site generators, when asked for (Config.keep_meta)
     spans: dict[tuple, Span] = field(default_factory=dict)  # value spans by key path
     key_spans: dict[tuple, Span] = field(default_factory=dict)  # key spans by key path
     content_hash: str = ""

@@ -15,6 +15,7 @@ from .config import SECTION_ALIASES, SECTIONS, OPTIONAL_SECTIONS, Config
 from .findings import Findings
 from .model import Postmortem, Section, Span
 from .normalise import normalise
+from .page_meta import PageMeta
 from .suppress import parse_suppressions
 from .yamlload import YamlProblem, load
 
@@ -58,6 +59,8 @@ def read_postmortem(path: Path, display: str, rel_path: str, config: Config,
                     data: bytes | None = None) -> tuple[Postmortem, list]:
     """Parse a file from disk (or from `data`). Never raises for bad content."""
     pm = Postmortem(path=display, rel_path=rel_path)
+    if config.keep_meta:
+        pm.meta = PageMeta(None)  # until the front matter is read: MkDocs reads this file itself
     f = Findings(display, config)
     if data is None:
         try:
@@ -107,11 +110,13 @@ def parse_text(text: str, pm: Postmortem, f: Findings, config: Config) -> tuple[
               "add a line '---' after the last front-matter field")
         return pm, f.items
     yaml_text = "\n".join(lines[1:close])
+    as_mkdocs_reads = config.keep_meta
     if any(chr(ch) in yaml_text for ch in _YAML_BREAKS):
         # YAML counts U+2028, U+2029 and NEL as line breaks; files and editors do not
         yaml_text = yaml_text.translate(_YAML_BREAKS)
+        as_mkdocs_reads = False  # MkDocs reads the text as it is: its meta is its own to make
     try:
-        loaded = load(yaml_text, line_offset=1)
+        loaded = load(yaml_text, line_offset=1, typed=config.keep_meta)
     except YamlProblem as exc:
         pm.fatal = True
         rule = {"syntax": "invalid-yaml"}.get(exc.kind, "unsafe-yaml")
@@ -128,7 +133,7 @@ def parse_text(text: str, pm: Postmortem, f: Findings, config: Config) -> tuple[
         f.add("duplicate-key", span, f"key '{'.'.join(map(str, kpath))}' appears more than once; YAML keeps only the last")
     pm.spans, pm.key_spans = loaded.spans, loaded.key_spans
     if config.keep_meta:
-        pm.meta = loaded.value
+        pm.meta = PageMeta(loaded.value if as_mkdocs_reads and loaded.exact else None, tuple(loaded.typed))
     pm.body = "\n".join(lines[close + 1:])
     pm.body_line = close + 2
     _sections(pm, lines, close + 1)

@@ -61,6 +61,10 @@ class Loaded:
     spans: dict[tuple, Span] = field(default_factory=dict)
     key_spans: dict[tuple, Span] = field(default_factory=dict)
     duplicates: list[tuple[tuple, Span]] = field(default_factory=list)
+    # with load(typed=True), for page meta (core.page_meta): where PyYAML's SafeLoader reads a
+    # value other than ours, and whether it reads anything pmkb cannot reproduce
+    typed: list[tuple[tuple, str, str]] | None = None
+    exact: bool = True
 
 
 # ---- composing: libyaml, with PyYAML's resolver made cheap ------------------------------------
@@ -130,8 +134,9 @@ def _compose(text: str):
 
 # ---- building values and spans ----------------------------------------------------------------
 
-def load(text: str, line_offset: int = 0) -> Loaded:
-    """Parse one YAML document. `line_offset` is the file line before the YAML's first line."""
+def load(text: str, line_offset: int = 0, typed: bool = False) -> Loaded:
+    """Parse one YAML document. `line_offset` is the file line before the YAML's first line;
+    `typed` also notes what SafeLoader would read differently (Loaded.typed)."""
     try:
         node = _compose(text)
     except yaml.MarkedYAMLError as exc:
@@ -142,7 +147,7 @@ def load(text: str, line_offset: int = 0) -> Loaded:
         raise YamlProblem("syntax", problem, mark.line if mark else 0, mark.column if mark else 0) from None
     except yaml.YAMLError as exc:
         raise YamlProblem("syntax", str(exc)) from None
-    out = Loaded(None)
+    out = Loaded(None, typed=[] if typed else None)
     if node is not None:
         out.value = _build(node, out, line_offset)
     return out
@@ -158,7 +163,7 @@ def _build(root, out: Loaded, line_offset: int):
     Iterative, so nesting as deep as libyaml allows cannot exhaust Python's stack. Scalars,
     most of the nodes, are handled in their parent's loop; the order of everything (spans,
     the node budget, the first problem raised) is that of a depth-first recursive walk."""
-    spans, key_spans, duplicates = out.spans, out.key_spans, out.duplicates
+    spans, key_spans, duplicates, typed = out.spans, out.key_spans, out.duplicates, out.typed
     off = line_offset + 1  # marks are 0-based
     budget = MAX_NODES
     active: set[int] = set()  # containers being built: an alias back to one would never end
@@ -180,9 +185,19 @@ def _build(root, out: Loaded, line_offset: int):
             raise _too_many(node)
         spans[path] = span(node)
         tag = node.tag
-        if tag is _STR or tag is _TIMESTAMP:  # most scalars: the tags our resolver returns
+        if tag is _STR:  # most scalars: the tags our resolver returns
             return node.value
-        return _scalar(node)
+        if tag is _TIMESTAMP:
+            if typed is not None:
+                typed.append((path, tag, node.value))
+            return node.value
+        value = _scalar(node)
+        if typed is not None and value is node.value and tag != _STR:  # kept as written
+            if tag == _TIMESTAMP or tag in (_INT, _FLOAT):
+                typed.append((path, tag, node.value))
+            else:
+                out.exact = False  # `!!bool maybe`: SafeLoader fails
+        return value
 
     def enter(node, path: tuple) -> tuple:
         """Start a mapping or sequence: (its children still to build, its path, the value)."""
@@ -212,6 +227,8 @@ def _build(root, out: Loaded, line_offset: int):
         if result.__class__ is dict:
             for knode, vnode in children:
                 key = _key(knode)
+                if typed is not None and knode.tag != _STR:
+                    out.exact = False  # SafeLoader's key is a number, date or bool, not text
                 kpath = path + (key,)
                 kspan = key_spans[kpath] = span(knode)
                 if key in result:
