@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import fixture_text
-from sitetools import ENV, QUOTED, REPO, assert_titles_intact, copy_sample, site_postmortems
+from sitetools import ENV, QUOTED, REPO, assert_titles_intact, copy_sample, front_matter, site_postmortems
 
 PMKB = [sys.executable, "-m", "pmkb"]
 PROSE_MARK = "<!-- pmkb:prose -->"
@@ -85,6 +85,7 @@ def site_builder(root: Path, *, as_of=None):
     from pmkb.site import SiteBuilder
 
     cfg = Config.from_file(root / "mkdocs.yml")
+    cfg.for_site = True
     result = check(cfg, discover(cfg), display=RelativeTo(cfg.root), cache=ParseCache(), as_of=as_of)
     return SiteBuilder(result, cfg, use_directory_urls=True, site_name=yaml.safe_load(
         (root / "mkdocs.yml").read_text())["site_name"], stash=False), result
@@ -181,6 +182,20 @@ def test_output_is_deterministic(sample, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "0 written" in proc.stdout
     assert tree_of(sample / "out") == first
+
+
+def test_a_cache_written_by_pmkb_check_gives_the_same_tree(sample, tmp_path):
+    """`pmkb check` caches what a check needs (no timelines, no page meta): generate checks
+    those files again rather than build pages from less."""
+    root = copy_sample(tmp_path)
+    assert pmkb("check", cwd=root).returncode in (0, 1)
+    assert pmkb("generate", "out", cwd=root).returncode == 0
+    assert tree_of(root / "out") == tree_of(sample / "out")
+    with_timeline = [p for p, fm in site_postmortems(root) if fm.get("timeline")]
+    assert len(with_timeline) > 10
+    for path in with_timeline:  # and the tree compared against has them
+        page = (root / "out" / path.relative_to(root / "postmortems")).read_text()
+        assert page.count("<time datetime=") >= len(front_matter(path)["timeline"]), path.name
 
 
 def test_as_of_is_passed_through(sample, tmp_path):

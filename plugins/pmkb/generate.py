@@ -92,6 +92,7 @@ def _build_tree(cfg: Config, as_of: date | None, edition: str | None) -> Tree:
     if edition not in EDITIONS:
         raise GenerateError(f"pmkb configuration: 'edition': {edition!r} is not one of {', '.join(EDITIONS)}")
     settings = site_settings(cfg)
+    cfg.for_site = True  # timelines and page meta, from the check and the results cache
     found = discover(cfg)
     # as the plugin does: paths relative to mkdocs.yml's folder, and a cache so the prose is kept
     result = run_check(cfg, found, display=RelativeTo(cfg.root), cache=ParseCache(), as_of=as_of,

@@ -102,7 +102,7 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
                                             config_file=Path(config.config_file_path or "mkdocs.yml"))
         except ConfigError as exc:
             raise PluginError(str(exc)) from None
-        self.core.keep_meta = True  # pages reuse the front matter the check read (see on_page_read_source)
+        self.core.for_site = True  # pages reuse the front matter the check read (see on_page_read_source)
         for name in ASSETS:
             target = config.extra_css if name.endswith(".css") else config.extra_javascript
             if f"assets/pmkb/{name}" not in [str(x) for x in target]:

@@ -309,11 +309,11 @@ class ResultCache:
             self._shards[n] = shard
         return shard
 
-    def get(self, display: str, rel: str, digest: str, meta: bool = False) -> tuple[Postmortem, list[Diagnostic]] | None:
-        """The results for this file if its bytes still hash to `digest` (parse.content_hash);
-        with `meta`, only from an entry that also holds the page meta (Postmortem.meta): one
-        written without it (by the CLI) is a miss, so the file is checked again and its entry
-        gains the meta."""
+    def get(self, display: str, rel: str, digest: str, for_site: bool = False) -> tuple[Postmortem, list[Diagnostic]] | None:
+        """The results for this file if its bytes still hash to `digest` (parse.content_hash).
+        `for_site` (Config.for_site) takes only an entry written for a site, with the page meta
+        and timeline: one the CLI wrote without them is a miss, so the file is checked again
+        and its entry gains them."""
         self._seen.add(rel)
         shard = self._shard(self._shard_of(rel))
         hit = shard.get(rel)
@@ -322,7 +322,7 @@ class ResultCache:
         if hit[1].path != display:  # written by a run that shows paths from elsewhere
             hit[1].path = display
             hit = shard[rel] = (hit[0], hit[1], [dataclasses.replace(d, path=display) for d in hit[2]], hit[3])
-        if meta and hit[1].meta is None:
+        if for_site and hit[1].meta is None:
             hit[1].meta = None if hit[3] is None else PageMeta.from_json(hit[3])
             if hit[1].meta is None:
                 return None

@@ -105,7 +105,7 @@ class Config:
     options: dict[str, Any] = field(default_factory=dict)  # the raw plugin options
     site: dict[str, Any] = field(default_factory=dict)  # the rest of mkdocs.yml, as read (site_name...)
     blame_settings: Any = None  # compiled blame patterns (core.blame.BlameSettings)
-    keep_meta: bool = False  # keep each file's front matter (Postmortem.meta) for a site generator to reuse
+    for_site: bool = False  # results will build a site: keep each file's page meta and timeline
 
     # ---- derived -------------------------------------------------------
     @property

@@ -142,7 +142,7 @@ def check_file_content(abs_path: Path, rel: str, display: str, cfg: Config,
         check_blame_file(pm, f, settings_for(cfg), cfg.people)
         if pm.visibility == "public":
             check_public(pm, f, PeopleIndex(sorted(pm.people | set(cfg.people))), tuple(cfg.options.get("customers") or ()))
-    return _slim(pm, settings_for(cfg).named_sections), f.items
+    return _slim(pm, settings_for(cfg).named_sections, cfg.for_site), f.items
 
 
 def dated_findings(pm: Postmortem, display: str, cfg: Config, as_of: date) -> list[Diagnostic]:
@@ -302,10 +302,13 @@ def default_workers(cfg: Config, n_files: int, requested: int | None) -> int:
     return min(os.cpu_count() or 1, 8) if n_files >= PARALLEL_MIN_FILES else 1
 
 
-def _slim(pm: Postmortem, named_sections: tuple[str, ...]) -> Postmortem:
+def _slim(pm: Postmortem, named_sections: tuple[str, ...], for_site: bool) -> Postmortem:
     """What the knowledge-base stage and the reports need, without the prose: results cross a
-    process boundary, and the body is most of a postmortem's bytes."""
+    process boundary, and the body is most of a postmortem's bytes. The timeline (a third of
+    what is left) only a site shows."""
     pm.body = ""
+    if not for_site:
+        pm.timeline = []
     pm.sections = [s for s in pm.sections if s.name in named_sections]
     keep = ("id", "related", "action_items")
     pm.spans = {k: v for k, v in pm.spans.items() if k and k[0] in keep and len(k) <= 3}
@@ -360,7 +363,7 @@ def _per_file(cfg, files, display, cache, workers, disk):
             if hit is not None and disk is not None:
                 disk.keep(rel)
             if hit is None and disk is not None:
-                hit = disk.get(shown, rel, content_hash(data), meta=cfg.keep_meta)
+                hit = disk.get(shown, rel, content_hash(data), for_site=cfg.for_site)
                 if hit is not None and cache is not None:
                     cache.put(shown, data, *hit)
             if hit is not None:

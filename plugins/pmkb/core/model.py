@@ -142,7 +142,7 @@ class Postmortem:
     body_line: int = 1  # file line of the body's first line
     line_count: int = 0
     front_matter: dict[str, Any] = field(default_factory=dict)  # normalised raw mapping
-    meta: Any = None  # page_meta.PageMeta for site generators, when asked for (Config.keep_meta)
+    meta: Any = None  # page_meta.PageMeta for site generators, when asked for (Config.for_site)
     spans: dict[tuple, Span] = field(default_factory=dict)  # value spans by key path
     key_spans: dict[tuple, Span] = field(default_factory=dict)  # key spans by key path
     content_hash: str = ""

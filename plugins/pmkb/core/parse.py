@@ -59,7 +59,7 @@ def read_postmortem(path: Path, display: str, rel_path: str, config: Config,
                     data: bytes | None = None) -> tuple[Postmortem, list]:
     """Parse a file from disk (or from `data`). Never raises for bad content."""
     pm = Postmortem(path=display, rel_path=rel_path)
-    if config.keep_meta:
+    if config.for_site:
         pm.meta = PageMeta(None)  # until the front matter is read: MkDocs reads this file itself
     f = Findings(display, config)
     if data is None:
@@ -110,13 +110,13 @@ def parse_text(text: str, pm: Postmortem, f: Findings, config: Config) -> tuple[
               "add a line '---' after the last front-matter field")
         return pm, f.items
     yaml_text = "\n".join(lines[1:close])
-    as_mkdocs_reads = config.keep_meta
+    as_mkdocs_reads = config.for_site
     if any(chr(ch) in yaml_text for ch in _YAML_BREAKS):
         # YAML counts U+2028, U+2029 and NEL as line breaks; files and editors do not
         yaml_text = yaml_text.translate(_YAML_BREAKS)
         as_mkdocs_reads = False  # MkDocs reads the text as it is: its meta is its own to make
     try:
-        loaded = load(yaml_text, line_offset=1, typed=config.keep_meta)
+        loaded = load(yaml_text, line_offset=1, typed=config.for_site)
     except YamlProblem as exc:
         pm.fatal = True
         rule = {"syntax": "invalid-yaml"}.get(exc.kind, "unsafe-yaml")
@@ -132,7 +132,7 @@ def parse_text(text: str, pm: Postmortem, f: Findings, config: Config) -> tuple[
     for kpath, span in loaded.duplicates:
         f.add("duplicate-key", span, f"key '{'.'.join(map(str, kpath))}' appears more than once; YAML keeps only the last")
     pm.spans, pm.key_spans = loaded.spans, loaded.key_spans
-    if config.keep_meta:
+    if config.for_site:
         pm.meta = PageMeta(loaded.value if as_mkdocs_reads and loaded.exact else None, tuple(loaded.typed))
     pm.body = "\n".join(lines[close + 1:])
     pm.body_line = close + 2
