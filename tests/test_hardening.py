@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pmkb.core.config import Config
-from pmkb.core.kb import check, check_file
+from pmkb.core.kb import check, check_file_content, dated_findings
 from pmkb.core.model import Postmortem
 from pmkb.core.parse import parse_text
 from pmkb.core.findings import Findings
@@ -186,7 +186,8 @@ values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=
 def _run(tmp_path: Path, data: bytes) -> None:
     cfg = _cfg(tmp_path)
     path = tmp_path / "docs" / "x.md"
-    pm, diags = check_file(path, "x.md", "x.md", cfg, cfg.today(), data)
+    pm, diags = check_file_content(path, "x.md", "x.md", cfg, data)
+    diags = diags + dated_findings(pm, "x.md", cfg, cfg.today())
     for d in diags:
         assert d.rule and d.span.line >= 1 and d.severity in ("error", "warning", "notice")
 

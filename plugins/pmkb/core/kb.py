@@ -116,18 +116,15 @@ def discover(cfg: Config, below: Path | None = None) -> list[tuple[Path, str]]:
 
 def display_path(path: Path) -> str:
     """Relative to the current directory when below it, as users type paths."""
+    text, cwd = str(path), os.getcwd()
+    if text.startswith(cwd) and text[len(cwd):len(cwd) + 1] == os.sep and os.path.isabs(text) \
+            and os.sep + "." not in text[len(cwd):]:  # below it, nothing for relpath to normalise
+        return text[len(cwd) + 1:]
     try:
         rel = os.path.relpath(path)
     except ValueError:
         return str(path)
     return str(path) if rel.startswith("..") and os.path.isabs(path) and len(rel) > len(str(path)) else rel
-
-
-def check_file(abs_path: Path, rel: str, display: str, cfg: Config, as_of: date,
-               data: bytes | None = None) -> tuple[Postmortem, list[Diagnostic]]:
-    """Everything that needs only this one file."""
-    pm, diags = check_file_content(abs_path, rel, display, cfg, data)
-    return pm, diags + dated_findings(pm, display, cfg, as_of)
 
 
 def check_file_content(abs_path: Path, rel: str, display: str, cfg: Config,
