@@ -3,11 +3,12 @@
     python benchmarks/run.py --sizes 1000 10000              # pmkb check at each size
     python benchmarks/run.py --sizes 1000 --build 1000 5000  # also full mkdocs builds and serve rebuilds
 
-Measurements (wall clock, this machine, one run each after a warm-up of the file cache):
+Measurements (wall clock, this machine, after a warm-up of the file cache):
 - floor: read every file and load its front matter with PyYAML's C loader, one process;
 - pmkb check in one process (--workers 1) and with the default workers, and its peak RSS,
-  all cold (--no-cache); then with the results cache warm (a second run, nothing changed)
-  and after editing one file;
+  all cold (--no-cache): these three `--repeat` times (default 3), interleaved, medians
+  shown; then with the results cache warm (a second run, nothing changed) and after
+  editing one file (one run each);
 - mkdocs build with the plugin and with `enabled: false` (same mkdocs.yml, postmortems
   kept out of the nav with not_in_nav in both), and the plugin's own share of the build,
   cold (PMKB_NO_CACHE=1) and with the results cache warm;
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -62,12 +64,22 @@ def timed(cmd: list[str], cwd: Path, env: dict | None = None) -> tuple[float, fl
     return secs, peak_kb / 1024, proc.returncode
 
 
-def check_figures(root: Path) -> dict:
+def check_figures(root: Path, repeat: int) -> dict:
+    """The floor and the cold checks are taken `repeat` times, interleaved, and their medians
+    reported: on a shared machine one run of each can be 20% off, in either direction."""
     pmkb = [sys.executable, "-m", "pmkb", "check", "--format", "json"]
     floor_seconds(root / "docs")  # warm the page cache
-    floor = floor_seconds(root / "docs")
-    serial, serial_mb, _ = timed(pmkb + ["--workers", "1", "--no-cache"], root)
-    parallel, parallel_mb, _ = timed(pmkb + ["--no-cache"], root)
+    runs: dict[str, list[float]] = {"floor": [], "serial": [], "parallel": [], "serial_mb": [], "parallel_mb": []}
+    for _ in range(repeat):
+        runs["floor"].append(floor_seconds(root / "docs"))
+        secs, mb, _ = timed(pmkb + ["--workers", "1", "--no-cache"], root)
+        runs["serial"].append(secs)
+        runs["serial_mb"].append(mb)
+        secs, mb, _ = timed(pmkb + ["--no-cache"], root)
+        runs["parallel"].append(secs)
+        runs["parallel_mb"].append(mb)
+    floor, serial, parallel = (statistics.median(runs[k]) for k in ("floor", "serial", "parallel"))
+    serial_mb, parallel_mb = max(runs["serial_mb"]), max(runs["parallel_mb"])
     timed(pmkb, root)  # fill the results cache
     warm, warm_mb, _ = timed(pmkb, root)
     victim = sorted((root / "docs").rglob("*.md"))[0]
@@ -75,7 +87,8 @@ def check_figures(root: Path) -> dict:
     one_edit, _, _ = timed(pmkb, root)
     return {"floor_s": floor, "check_serial_s": serial, "check_parallel_s": parallel,
             "check_serial_peak_mb": serial_mb, "check_parallel_peak_mb": parallel_mb,
-            "check_warm_s": warm, "check_warm_peak_mb": warm_mb, "check_one_edit_s": one_edit}
+            "check_warm_s": warm, "check_warm_peak_mb": warm_mb, "check_one_edit_s": one_edit,
+            "runs": {k: [round(x, 3) for x in v] for k, v in runs.items()}}
 
 
 def serve_rebuild(root: Path) -> tuple[float, float]:
@@ -121,6 +134,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000], help="pmkb check at these sizes")
     ap.add_argument("--build", type=int, nargs="*", default=[], help="mkdocs builds and serve rebuilds at these sizes")
+    ap.add_argument("--repeat", type=int, default=3, help="runs of the floor and the cold checks (medians shown)")
     ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args()
     rows = {}
@@ -132,7 +146,7 @@ def main() -> None:
             write_config(root, enabled=False)
             r: dict = {"postmortems": n}
             if n in args.sizes:
-                r |= check_figures(root)
+                r |= check_figures(root, args.repeat)
             if n in args.build:
                 r |= build_figures(root)
                 r["serve_plugin_s"], r["serve_rebuild_s"] = serve_rebuild(root)
