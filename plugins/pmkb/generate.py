@@ -38,17 +38,15 @@ from pathlib import Path
 from .core.config import Config
 from .core.cache import ResultCache
 from .core.gc_pause import paused_gc
+from .core.editions import EDITIONS
 from .core.kb import CheckResult, ParseCache, RelativeTo, discover
 from .core.kb import check as run_check
 from .core.parse import decode
 from .sanitize import _ATTRIBUTES, _TAGS, clean_html
 from .core.safe_write import write_atomic
-from .site import SiteBuilder, meta_title
+from .site import ASSETS, PROSE_MARK, SiteBuilder, meta_title
 
-PROSE_MARK = "<!-- pmkb:prose -->"  # the plugin's marker between the generated header and the prose
-ASSETS = ("pmkb.css", "pmkb.js")
 MANIFEST = ".pmkb-generated.json"  # what the last run wrote, so --force can retire stale pages
-EDITIONS = ("public", "internal", "restricted")
 
 
 class GenerateError(Exception):

@@ -29,12 +29,10 @@ from .core.kb import MARKDOWN_SUFFIXES, CheckResult, ParseCache, RelativeTo, is_
 from .core.parse import content_hash, decode
 from .core.kb import check as run_check
 from .sanitize import clean_html
-from .site import Page, SiteBuilder, safe_title
+from .site import ASSETS, PROSE_MARK, Page, SiteBuilder, safe_title
 
 log = get_plugin_logger(__name__)
 
-ASSETS = ("pmkb.css", "pmkb.js")
-PROSE_MARK = "<!-- pmkb:prose -->"  # where the generated header ends and the author's prose begins
 NAV_MODES = ("section", "link", "none", "full")
 
 

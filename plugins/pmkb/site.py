@@ -34,6 +34,9 @@ from .core.model import TIME_KEYS, Postmortem
 from .core.urls import page_url, relative_url, slug
 from .render import page_environment, yaml_scalar
 
+ASSETS = ("pmkb.css", "pmkb.js")  # written below assets/pmkb/ by the plugin and by `pmkb generate` alike
+PROSE_MARK = "<!-- pmkb:prose -->"  # where the generated header ends and the author's prose begins
+
 _STASH_IDS = itertools.count(1)
 
 
