@@ -42,7 +42,7 @@ from .core.editions import EDITIONS
 from .core.kb import CheckResult, ParseCache, RelativeTo, discover
 from .core.kb import check as run_check
 from .core.parse import decode
-from .sanitize import _ATTRIBUTES, _TAGS, clean_html
+from .sanitize import _ATTRIBUTES, _TAGS, URL_SCHEMES, clean_html
 from .core.safe_write import write_atomic
 from .site import ASSETS, PROSE_MARK, SiteBuilder, meta_title
 
@@ -207,7 +207,6 @@ def _check_rel(path: str) -> None:
 
 # ================================================================== the prose ==
 _URL_ATTRS = {"href", "src"}
-_SAFE_SCHEMES = {"http", "https", "mailto"}  # as pmkb.sanitize.clean_html
 _MARKDOWN_ATTR = {"1", "0", "block", "span", "auto", "html"}
 _ZWSP = "\u200b"  # breaks `<tag` in code, where an entity would show literally
 
@@ -226,7 +225,7 @@ def url_scheme(value: str) -> str | None:
 
 def safe_url(value: str) -> bool:
     scheme = url_scheme(value)
-    return scheme is None or scheme in _SAFE_SCHEMES
+    return scheme is None or scheme in URL_SCHEMES
 
 
 # ---- raw HTML in Markdown source --------------------------------------------------
@@ -350,18 +349,15 @@ def _defuse_links(text: str, code_at) -> list[tuple[int, str]]:
     return edits
 
 
-_ATTR_LIST_KEYS = {"class", "id", "title", "lang", "dir", "align"}
-
-
 def _attr_list_ok(content: str) -> bool:
-    """Whether `{...}` could only set attributes the sanitiser allows (conservative)."""
+    """Whether `{...}` could only set attributes the sanitiser allows on any element (conservative)."""
     stripped = re.sub(r'"[^"]*"|\'[^\']*\'', '""', content)
     for token in stripped.split():
         token = token.lstrip(":")
         if not token or token == "=" or token.startswith(("#", ".", '""')):
             continue
         key = token.split("=", 1)[0].lower()
-        if key and key not in _ATTR_LIST_KEYS:
+        if key and key not in _ATTRIBUTES["*"]:
             return False
     return True
 
