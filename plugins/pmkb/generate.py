@@ -99,7 +99,6 @@ def _build_tree(cfg: Config, as_of: date | None, edition: str | None) -> Tree:
     guard = ProseGuard(settings["markdown_extensions"])
     tree = Tree({}, result, warnings=list(guard.warnings))
     abs_of = {rel: p for p, rel in found}
-    by_path = result.by_path()
 
     for pm in sorted(result.kb.postmortems, key=lambda p: p.rel_path):
         if not _plain_name(site.pm_src(pm)):
@@ -109,9 +108,7 @@ def _build_tree(cfg: Config, as_of: date | None, edition: str | None) -> Tree:
         if pm.fatal:
             if site.public:  # as the plugin: a broken file leaves no trace in the public edition
                 continue
-            md = site.env.get_template("broken_page.md.j2").render(
-                title=pm.rel_path.rsplit("/", 1)[-1], path=pm.path, diagnostics=by_path.get(pm.path, []))
-            tree.files[site.pm_src(pm)] = _utf8(md)
+            tree.files[site.pm_src(pm)] = _utf8(site.broken_page(pm))
             tree.broken += 1
             continue
         if not site.includes(pm):

@@ -211,15 +211,13 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
     def _replace_unreadable(self, files: Files, found, config) -> None:
         """A postmortem whose front matter could not be read (binary, too large, hostile YAML)
         never reaches MkDocs: a generated page says what is wrong instead."""
-        by_path = self.result.by_path()
         fatal = {pm.rel_path: pm for pm in self.result.kb.postmortems if pm.fatal}
         for _, rel, f in found:
             pm = fatal.get(rel)
             if pm is None:
                 continue
             files.remove(f)
-            md = self.site.env.get_template("broken_page.md.j2").render(
-                title=rel.rsplit("/", 1)[-1], path=pm.path, diagnostics=by_path.get(pm.path, []))
+            md = self.site.broken_page(pm)
             files.append(File.generated(config, f.src_uri, content=md, inclusion=InclusionLevel.NOT_IN_NAV))
 
     def _set_nav(self, config, files: Files, found) -> None:
