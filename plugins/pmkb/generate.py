@@ -91,14 +91,15 @@ def _build_tree(cfg: Config, as_of: date | None, edition: str | None) -> Tree:
         raise GenerateError(f"pmkb configuration: 'edition': {edition!r} is not one of {', '.join(EDITIONS)}")
     settings = site_settings(cfg)
     found = discover(cfg)
-    # as the plugin does: paths relative to mkdocs.yml's folder, and a cache so the prose is kept
-    result = run_check(cfg, found, display=RelativeTo(cfg.root), cache=ParseCache(), as_of=as_of,
+    # as the plugin does: paths relative to mkdocs.yml's folder, and a cache that keeps the bytes
+    # the check read, so the prose comes from them and no file is read twice
+    cache = ParseCache()
+    result = run_check(cfg, found, display=RelativeTo(cfg.root), cache=cache, as_of=as_of,
                        disk=ResultCache.for_config(cfg))
     site = SiteBuilder(result, cfg, use_directory_urls=settings["use_directory_urls"],
                        site_name=settings["site_name"], stash=False, edition=edition)
     guard = ProseGuard(settings["markdown_extensions"])
     tree = Tree({}, result, warnings=list(guard.warnings))
-    abs_of = {rel: p for p, rel in found}
 
     for pm in sorted(result.kb.postmortems, key=lambda p: p.rel_path):
         if not _plain_name(site.pm_src(pm)):
@@ -114,9 +115,9 @@ def _build_tree(cfg: Config, as_of: date | None, edition: str | None) -> Tree:
         if not site.includes(pm):
             continue
         src = site.pm_src(pm)
-        body = _body(abs_of.get(pm.rel_path))
+        body = _body(cache.bytes_of(pm))
         if body is None:
-            tree.warnings.append(f"{pm.path}: could not be read again; its page has the header only")
+            tree.warnings.append(f"{pm.path}: its text was not kept by the check; its page has the header only")
             body = ""
         prose, mode = guard.safe(site.prose(pm, body))
         tree.prose_modes[src] = mode
@@ -141,14 +142,10 @@ def _build_tree(cfg: Config, as_of: date | None, edition: str | None) -> Tree:
     return tree
 
 
-def _body(path: Path | None) -> str | None:
-    """The Markdown after the front matter, as MkDocs hands it to the plugin."""
-    if path is None:
-        return None
-    try:
-        text = decode(path.read_bytes())
-    except OSError:
-        return None
+def _body(data: bytes | None) -> str | None:
+    """The Markdown after the front matter, as MkDocs hands it to the plugin, from the bytes
+    the check read (None: no bytes, or not text)."""
+    text = decode(data) if data is not None else None
     if text is None:
         return None
     lines = text.split("\n")
