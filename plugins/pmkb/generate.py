@@ -9,7 +9,7 @@ plugin, ProperDocs, Zensical) can then build the site; docs/generate.md shows ho
 The pages come from the same `SiteBuilder` calls the plugin makes, so the two cannot
 drift apart. What the plugin does after rendering (sanitising the author's HTML
 with nh3) has no rendering step to hook into here, so the prose is made safe as
-Markdown text instead (`safe_prose`): raw HTML is reduced to an allowlist, comments
+Markdown text instead (`ProseGuard.safe`): raw HTML is reduced to an allowlist, comments
 go, links with unsafe schemes and attribute lists that set unsafe attributes are
 defused. The result is then rendered with Python-Markdown (the site's extensions
 plus attr_list and md_in_html) and every tag of the HTML checked against the same
@@ -440,7 +440,7 @@ def _split_fences(text: str) -> list[tuple[bool, str]]:
 
 
 def neutralise(text: str) -> str:
-    """The Markdown-level pass of `safe_prose` (see the module docstring)."""
+    """The Markdown-level pass of `ProseGuard.safe` (see the module docstring)."""
     out = []
     for is_code, chunk in _split_fences(text):
         if is_code:
@@ -585,10 +585,6 @@ class ProseGuard:
             if self.problem(block) is None:
                 return block, "html"
         return '<pre class="pmkb-prose">' + html.escape(prose).replace("\n", "&#10;") + "</pre>\n", "text"
-
-
-def safe_prose(prose: str, configured_extensions=None) -> str:
-    return ProseGuard(configured_extensions).safe(prose)[0]
 
 
 # ================================================================== writing ==

@@ -521,9 +521,6 @@ def trigger_for(patterns: list[Pattern]) -> tuple[re.Pattern, dict[str, tuple[in
     return re.compile(rf"\b{_trie_regex(sorted(owners))}"), {k: tuple(v) for k, v in merged.items()}
 
 
-TRIGGER, _ = trigger_for(PATTERNS)
-
-
 @dataclass(frozen=True)
 class WakeIndex:
     """The patterns' `wake` pairs arranged for `scan`. Each anchor word has (pattern id, probe,
