@@ -38,7 +38,7 @@ from pathlib import Path
 from .core.config import Config
 from .core.cache import ResultCache
 from .core.gc_pause import paused_gc
-from .core.editions import EDITIONS
+from .core.editions import EDITIONS, chosen_edition
 from .core.kb import CheckResult, ParseCache, RelativeTo, discover
 from .core.kb import check as run_check
 from .core.parse import decode
@@ -86,7 +86,7 @@ def build_tree(cfg: Config, *, as_of: date | None = None, edition: str | None = 
 
 
 def _build_tree(cfg: Config, as_of: date | None, edition: str | None) -> Tree:
-    edition = edition or cfg.options.get("edition") or "internal"
+    edition = chosen_edition(cfg, edition)
     if edition not in EDITIONS:
         raise GenerateError(f"pmkb configuration: 'edition': {edition!r} is not one of {', '.join(EDITIONS)}")
     settings = site_settings(cfg)

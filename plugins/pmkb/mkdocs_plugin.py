@@ -22,7 +22,7 @@ from mkdocs.structure.files import File, Files, InclusionLevel
 from mkdocs.utils.meta import YAML_RE
 
 from .core.config import Config, ConfigError
-from .core.editions import EDITIONS
+from .core.editions import EDITIONS, chosen_edition
 from .core.cache import ResultCache, fingerprint
 from .core.gc_pause import paused_gc
 from .core.kb import MARKDOWN_SUFFIXES, CheckResult, ParseCache, RelativeTo, is_excluded
@@ -151,7 +151,7 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
             log.info(f"{notices} notice{'s' * (notices != 1)} (overdue action items and the like); "
                      "`pmkb check` or `mkdocs build -v` lists them")
 
-        edition = self.config.edition or "internal"
+        edition = chosen_edition(self.core)  # self.core.options hold the plugin's options
         if edition not in EDITIONS:
             raise PluginError(f"pmkb configuration: 'edition': {edition!r} is not one of {', '.join(EDITIONS)}")
         self._remember(config, edition)

@@ -28,7 +28,7 @@ from .core.exports import postmortems_json
 from .core.kb import CheckResult, backlinks
 from .core.metrics import LABELS, postmortem_metrics, stats
 from .core.blame import people_index
-from .core.editions import apply_edition, includes
+from .core.editions import apply_edition, chosen_edition, includes
 from .core.recurrence import possible_recurrences, problems
 from .core.model import TIME_KEYS, Postmortem
 from .core.urls import page_url, relative_url, slug
@@ -112,7 +112,7 @@ class SiteBuilder:
         self._pm_keys: dict[int, tuple] = {}
         self._records: dict[tuple, str] = {}
         self._diagnostics_by_path: dict[str, list] | None = None  # for broken pages, made on first use
-        self.edition = edition or cfg.options.get("edition") or "internal"
+        self.edition = chosen_edition(cfg, edition)
         self.public = self.edition == "public"
         self.people = people_index(self.kb.valid, cfg.people)
         chosen = apply_edition(self.kb.valid, self.edition, self.people)
