@@ -233,6 +233,30 @@ def test_scan_finds_what_reading_every_triggered_sentence_finds():
     assert checked > 500
 
 
+def test_a_people_index_crosses_a_process_boundary_built_or_not():
+    """Worker processes get what they are sent pickled: a PeopleIndex must arrive whole whether
+    or not its lookups were built yet, and find the same names on the other side."""
+    import multiprocessing
+    import pickle
+
+    from pmkb.core import blame
+
+    names = CAST + ["@oncall-bot", "  Ana   María  López ", "", "SRE", "payments-team", "May Chen", "X Ray"]
+    text = "Priya Raman paged @oncall-bot; Ana María López and May Chen joined. Marcus rolled back."
+    fresh, built = blame.PeopleIndex(names), blame.PeopleIndex(names)
+    expected = blame.find_names(text, built)
+    assert {name for _, _, name in expected} >= {"Priya Raman", "@oncall-bot", "Ana María López", "May Chen", "Marcus"}
+    assert "full" not in vars(fresh)  # not built: pickled with its names only
+    for index in (fresh, built):
+        copy = pickle.loads(pickle.dumps(index))
+        assert (copy.full, copy.first, copy.handles) == (built.full, built.first, built.handles)
+        assert blame.find_names(text, copy) == expected and bool(copy)
+    assert "full" not in vars(fresh)
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        assert pool.apply(blame.find_names, (text, fresh)) == expected
+        assert pool.apply(blame.find_names, (text, built)) == expected
+
+
 @pytest.mark.parametrize("before", ["", "İzmir and İstanbul saw it first. ", "ǅ ẞ ﬁ Σ. "])
 def test_characters_that_change_length_in_lower_case_keep_positions_exact(tmp_path, before):
     """The trigger scan lowers the text; 'İ' lowers to two characters, which must not shift columns."""

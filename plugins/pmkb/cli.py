@@ -13,6 +13,7 @@ import click
 
 from . import __version__
 from .core.config import Config, ConfigError
+from .core.editions import EDITIONS
 from .core.cache import ResultCache
 from .core.kb import check as run_check
 from .core.kb import discover
@@ -24,7 +25,7 @@ config_option = click.option(
     help="The site's mkdocs.yml (default: ./mkdocs.yml).",
 )
 edition_option = click.option(
-    "--edition", type=click.Choice(["public", "internal", "restricted"]), default=None,
+    "--edition", type=click.Choice(EDITIONS), default=None,
     help="Which postmortems and passages count (default: the configured edition, else internal).",
 )
 
@@ -32,10 +33,9 @@ edition_option = click.option(
 def edition_postmortems(result, cfg: Config, edition: str | None):
     """The postmortems an edition shows, as the site shows them, so CLI and site agree."""
     from .core.blame import people_index
-    from .core.editions import apply_edition
+    from .core.editions import apply_edition, chosen_edition
 
-    chosen = edition or cfg.options.get("edition") or "internal"
-    return apply_edition(result.kb.valid, chosen, people_index(result.kb.valid, cfg.people))
+    return apply_edition(result.kb.valid, chosen_edition(cfg, edition), people_index(result.kb.valid, cfg.people))
 
 
 def load_config(config_file: Path | None) -> Config:

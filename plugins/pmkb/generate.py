@@ -9,7 +9,7 @@ plugin, ProperDocs, Zensical) can then build the site; docs/generate.md shows ho
 The pages come from the same `SiteBuilder` calls the plugin makes, so the two cannot
 drift apart. What the plugin does after rendering (sanitising the author's HTML
 with nh3) has no rendering step to hook into here, so the prose is made safe as
-Markdown text instead (`safe_prose`): raw HTML is reduced to an allowlist, comments
+Markdown text instead (`ProseGuard.safe`): raw HTML is reduced to an allowlist, comments
 go, links with unsafe schemes and attribute lists that set unsafe attributes are
 defused. The result is then rendered with Python-Markdown (the site's extensions
 plus attr_list and md_in_html) and every tag of the HTML checked against the same
@@ -38,17 +38,15 @@ from pathlib import Path
 from .core.config import Config
 from .core.cache import ResultCache
 from .core.gc_pause import paused_gc
+from .core.editions import EDITIONS, chosen_edition
 from .core.kb import CheckResult, ParseCache, RelativeTo, discover
 from .core.kb import check as run_check
 from .core.parse import decode
-from .sanitize import _ATTRIBUTES, _TAGS, clean_html
+from .sanitize import _ATTRIBUTES, _TAGS, URL_SCHEMES, clean_html
 from .core.safe_write import write_atomic
-from .site import SiteBuilder, meta_title
+from .site import ASSETS, PROSE_MARK, SiteBuilder, meta_title
 
-PROSE_MARK = "<!-- pmkb:prose -->"  # the plugin's marker between the generated header and the prose
-ASSETS = ("pmkb.css", "pmkb.js")
 MANIFEST = ".pmkb-generated.json"  # what the last run wrote, so --force can retire stale pages
-EDITIONS = ("public", "internal", "restricted")
 
 
 class GenerateError(Exception):
@@ -88,21 +86,21 @@ def build_tree(cfg: Config, *, as_of: date | None = None, edition: str | None = 
 
 
 def _build_tree(cfg: Config, as_of: date | None, edition: str | None) -> Tree:
-    edition = edition or cfg.options.get("edition") or "internal"
+    edition = chosen_edition(cfg, edition)
     if edition not in EDITIONS:
         raise GenerateError(f"pmkb configuration: 'edition': {edition!r} is not one of {', '.join(EDITIONS)}")
     settings = site_settings(cfg)
     cfg.for_site = True  # timelines and page meta, from the check and the results cache
     found = discover(cfg)
-    # as the plugin does: paths relative to mkdocs.yml's folder, and a cache so the prose is kept
-    result = run_check(cfg, found, display=RelativeTo(cfg.root), cache=ParseCache(), as_of=as_of,
+    # as the plugin does: paths relative to mkdocs.yml's folder, and a cache that keeps the bytes
+    # the check read, so the prose comes from them and no file is read twice
+    cache = ParseCache()
+    result = run_check(cfg, found, display=RelativeTo(cfg.root), cache=cache, as_of=as_of,
                        disk=ResultCache.for_config(cfg))
     site = SiteBuilder(result, cfg, use_directory_urls=settings["use_directory_urls"],
                        site_name=settings["site_name"], stash=False, edition=edition)
     guard = ProseGuard(settings["markdown_extensions"])
     tree = Tree({}, result, warnings=list(guard.warnings))
-    abs_of = {rel: p for p, rel in found}
-    by_path = result.by_path()
 
     for pm in sorted(result.kb.postmortems, key=lambda p: p.rel_path):
         if not _plain_name(site.pm_src(pm)):
@@ -112,17 +110,15 @@ def _build_tree(cfg: Config, as_of: date | None, edition: str | None) -> Tree:
         if pm.fatal:
             if site.public:  # as the plugin: a broken file leaves no trace in the public edition
                 continue
-            md = site.env.get_template("broken_page.md.j2").render(
-                title=pm.rel_path.rsplit("/", 1)[-1], path=pm.path, diagnostics=by_path.get(pm.path, []))
-            tree.files[site.pm_src(pm)] = _utf8(md)
+            tree.files[site.pm_src(pm)] = _utf8(site.broken_page(pm))
             tree.broken += 1
             continue
         if not site.includes(pm):
             continue
         src = site.pm_src(pm)
-        body = _body(abs_of.get(pm.rel_path))
+        body = _body(cache.bytes_of(pm))
         if body is None:
-            tree.warnings.append(f"{pm.path}: could not be read again; its page has the header only")
+            tree.warnings.append(f"{pm.path}: its text was not kept by the check; its page has the header only")
             body = ""
         prose, mode = guard.safe(site.prose(pm, body))
         tree.prose_modes[src] = mode
@@ -147,14 +143,10 @@ def _build_tree(cfg: Config, as_of: date | None, edition: str | None) -> Tree:
     return tree
 
 
-def _body(path: Path | None) -> str | None:
-    """The Markdown after the front matter, as MkDocs hands it to the plugin."""
-    if path is None:
-        return None
-    try:
-        text = decode(path.read_bytes())
-    except OSError:
-        return None
+def _body(data: bytes | None) -> str | None:
+    """The Markdown after the front matter, as MkDocs hands it to the plugin, from the bytes
+    the check read (None: no bytes, or not text)."""
+    text = decode(data) if data is not None else None
     if text is None:
         return None
     lines = text.split("\n")
@@ -210,7 +202,6 @@ def _check_rel(path: str) -> None:
 
 # ================================================================== the prose ==
 _URL_ATTRS = {"href", "src"}
-_SAFE_SCHEMES = {"http", "https", "mailto"}  # as pmkb.sanitize.clean_html
 _MARKDOWN_ATTR = {"1", "0", "block", "span", "auto", "html"}
 _ZWSP = "\u200b"  # breaks `<tag` in code, where an entity would show literally
 
@@ -229,7 +220,7 @@ def url_scheme(value: str) -> str | None:
 
 def safe_url(value: str) -> bool:
     scheme = url_scheme(value)
-    return scheme is None or scheme in _SAFE_SCHEMES
+    return scheme is None or scheme in URL_SCHEMES
 
 
 # ---- raw HTML in Markdown source --------------------------------------------------
@@ -353,18 +344,15 @@ def _defuse_links(text: str, code_at) -> list[tuple[int, str]]:
     return edits
 
 
-_ATTR_LIST_KEYS = {"class", "id", "title", "lang", "dir", "align"}
-
-
 def _attr_list_ok(content: str) -> bool:
-    """Whether `{...}` could only set attributes the sanitiser allows (conservative)."""
+    """Whether `{...}` could only set attributes the sanitiser allows on any element (conservative)."""
     stripped = re.sub(r'"[^"]*"|\'[^\']*\'', '""', content)
     for token in stripped.split():
         token = token.lstrip(":")
         if not token or token == "=" or token.startswith(("#", ".", '""')):
             continue
         key = token.split("=", 1)[0].lower()
-        if key and key not in _ATTR_LIST_KEYS:
+        if key and key not in _ATTRIBUTES["*"]:
             return False
     return True
 
@@ -453,7 +441,7 @@ def _split_fences(text: str) -> list[tuple[bool, str]]:
 
 
 def neutralise(text: str) -> str:
-    """The Markdown-level pass of `safe_prose` (see the module docstring)."""
+    """The Markdown-level pass of `ProseGuard.safe` (see the module docstring)."""
     out = []
     for is_code, chunk in _split_fences(text):
         if is_code:
@@ -598,10 +586,6 @@ class ProseGuard:
             if self.problem(block) is None:
                 return block, "html"
         return '<pre class="pmkb-prose">' + html.escape(prose).replace("\n", "&#10;") + "</pre>\n", "text"
-
-
-def safe_prose(prose: str, configured_extensions=None) -> str:
-    return ProseGuard(configured_extensions).safe(prose)[0]
 
 
 # ================================================================== writing ==

@@ -22,19 +22,17 @@ from mkdocs.structure.files import File, Files, InclusionLevel
 from mkdocs.utils.meta import YAML_RE
 
 from .core.config import Config, ConfigError
-from .core.editions import EDITIONS
+from .core.editions import EDITIONS, chosen_edition
 from .core.cache import ResultCache, fingerprint
 from .core.gc_pause import paused_gc
 from .core.kb import MARKDOWN_SUFFIXES, CheckResult, ParseCache, RelativeTo, is_excluded
 from .core.parse import content_hash, decode
 from .core.kb import check as run_check
 from .sanitize import clean_html
-from .site import Page, SiteBuilder, safe_title
+from .site import ASSETS, PROSE_MARK, Page, SiteBuilder, safe_title
 
 log = get_plugin_logger(__name__)
 
-ASSETS = ("pmkb.css", "pmkb.js")
-PROSE_MARK = "<!-- pmkb:prose -->"  # where the generated header ends and the author's prose begins
 NAV_MODES = ("section", "link", "none", "full")
 
 
@@ -153,7 +151,7 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
             log.info(f"{notices} notice{'s' * (notices != 1)} (overdue action items and the like); "
                      "`pmkb check` or `mkdocs build -v` lists them")
 
-        edition = self.config.edition or "internal"
+        edition = chosen_edition(self.core)  # self.core.options hold the plugin's options
         if edition not in EDITIONS:
             raise PluginError(f"pmkb configuration: 'edition': {edition!r} is not one of {', '.join(EDITIONS)}")
         if self.serving:
@@ -215,15 +213,13 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
     def _replace_unreadable(self, files: Files, found, config) -> None:
         """A postmortem whose front matter could not be read (binary, too large, hostile YAML)
         never reaches MkDocs: a generated page says what is wrong instead."""
-        by_path = self.result.by_path()
         fatal = {pm.rel_path: pm for pm in self.result.kb.postmortems if pm.fatal}
         for _, rel, f in found:
             pm = fatal.get(rel)
             if pm is None:
                 continue
             files.remove(f)
-            md = self.site.env.get_template("broken_page.md.j2").render(
-                title=rel.rsplit("/", 1)[-1], path=pm.path, diagnostics=by_path.get(pm.path, []))
+            md = self.site.broken_page(pm)
             files.append(File.generated(config, f.src_uri, content=md, inclusion=InclusionLevel.NOT_IN_NAV))
 
     def _set_nav(self, config, files: Files, found) -> None:

@@ -27,6 +27,7 @@ _ATTRIBUTES = {
     "time": {"datetime"},
     "col": {"span"},
 }
+URL_SCHEMES = frozenset({"http", "https", "mailto"})  # of links and images; relative URLs always pass
 
 
 def clean_html(html: str) -> str:
@@ -34,7 +35,7 @@ def clean_html(html: str) -> str:
         html,
         tags=_TAGS,
         attributes=_ATTRIBUTES,
-        url_schemes={"http", "https", "mailto"},
+        url_schemes=URL_SCHEMES,
         link_rel="noopener noreferrer",
         strip_comments=True,
     )

@@ -28,11 +28,14 @@ from .core.exports import postmortems_json
 from .core.kb import CheckResult, backlinks
 from .core.metrics import LABELS, postmortem_metrics, stats
 from .core.blame import people_index
-from .core.editions import apply_edition, includes
+from .core.editions import apply_edition, chosen_edition, includes
 from .core.recurrence import possible_recurrences, problems
 from .core.model import TIME_KEYS, Postmortem
 from .core.urls import page_url, relative_url, slug
 from .render import page_environment, yaml_scalar
+
+ASSETS = ("pmkb.css", "pmkb.js")  # written below assets/pmkb/ by the plugin and by `pmkb generate` alike
+PROSE_MARK = "<!-- pmkb:prose -->"  # where the generated header ends and the author's prose begins
 
 _STASH_IDS = itertools.count(1)
 
@@ -108,7 +111,8 @@ class SiteBuilder:
         self._rows: dict[tuple, Markup] = {}
         self._pm_keys: dict[int, tuple] = {}
         self._records: dict[tuple, str] = {}
-        self.edition = edition or cfg.options.get("edition") or "internal"
+        self._diagnostics_by_path: dict[str, list] | None = None  # for broken pages, made on first use
+        self.edition = chosen_edition(cfg, edition)
         self.public = self.edition == "public"
         self.people = people_index(self.kb.valid, cfg.people)
         chosen = apply_edition(self.kb.valid, self.edition, self.people)
@@ -598,6 +602,15 @@ class SiteBuilder:
             if (m.ttr is not None or pm.duration_minutes is not None) else "",
             currency=self.cfg.currency, as_of=self.as_of.isoformat(), public=self.public,
         )
+
+    def broken_page(self, pm: Postmortem) -> str:
+        """The page in place of a postmortem whose front matter could not be read: what is wrong
+        with the file, so a reader following a link learns why there is no postmortem."""
+        if self._diagnostics_by_path is None:
+            self._diagnostics_by_path = self.result.by_path()
+        diagnostics = self._diagnostics_by_path.get(pm.path, [])
+        return self.env.get_template("broken_page.md.j2").render(
+            title=pm.rel_path.rsplit("/", 1)[-1], path=pm.path, diagnostics=diagnostics)
 
     def header_inputs(self, pm: Postmortem) -> tuple:
         """Everything `postmortem_header` reads besides this builder's settings: under serve,

@@ -18,6 +18,7 @@ from __future__ import annotations
 import bisect
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Callable
 
 from .findings import Findings
@@ -521,9 +522,6 @@ def trigger_for(patterns: list[Pattern]) -> tuple[re.Pattern, dict[str, tuple[in
     return re.compile(rf"\b{_trie_regex(sorted(owners))}"), {k: tuple(v) for k, v in merged.items()}
 
 
-TRIGGER, _ = trigger_for(PATTERNS)
-
-
 @dataclass(frozen=True)
 class WakeIndex:
     """The patterns' `wake` pairs arranged for `scan`. Each anchor word has (pattern id, probe,
@@ -604,31 +602,35 @@ _ASCII_RUN = re.compile(r"[A-Za-z0-9_]+")
 
 class PeopleIndex:
     """People the knowledge base knows: authors, role holders, owners and configured `people`.
-    Built on first use: a file's own index is mostly only asked for `lower_runs`."""
+    The lookups are built on first use: a file's own index is mostly only asked for `lower_runs`."""
 
     def __init__(self, names):
         self.names = names
 
-    def __getattr__(self, attr):
-        if attr not in ("full", "first", "handles"):
-            raise AttributeError(attr)
-        self.full: dict[str, list[list[str]]] = {}  # first token -> list of full names as token lists
-        self.first: set[str] = set()
-        self.handles: set[str] = set()
-        for raw in self.names:
-            name = " ".join(str(raw).split())
-            if not name:
-                continue
-            if name.startswith("@"):
-                self.handles.add(name.lower())
-                continue
+    def _spelled(self) -> list[str]:
+        """The names with their white space made single spaces, empty ones left out."""
+        return [name for name in (" ".join(str(raw).split()) for raw in self.names) if name]
+
+    @cached_property
+    def full(self) -> dict[str, list[list[str]]]:
+        """First word -> the full names it starts, as lists of words."""
+        full: dict[str, list[list[str]]] = {}
+        for name in self._spelled():
             parts = name.split(" ")
-            if not _FIRST_NAME.fullmatch(parts[0]) or parts[0].isupper():
-                continue  # team names, acronyms, lower-case ids are not people
-            self.full.setdefault(parts[0], []).append(parts)
-            if len(parts[0]) > 1 and parts[0] not in NOT_NAMES:
-                self.first.add(parts[0])
-        return getattr(self, attr)
+            if name.startswith("@") or not _FIRST_NAME.fullmatch(parts[0]) or parts[0].isupper():
+                continue  # handles, team names, acronyms, lower-case ids are not people's names
+            full.setdefault(parts[0], []).append(parts)
+        return full
+
+    @cached_property
+    def first(self) -> set[str]:
+        """First words that name a person alone: not an initial, not a word like 'May'."""
+        return {word for word in self.full if len(word) > 1 and word not in NOT_NAMES}
+
+    @cached_property
+    def handles(self) -> set[str]:
+        """@handles, lower case."""
+        return {name.lower() for name in self._spelled() if name.startswith("@")}
 
     def is_name_token(self, tok: str) -> bool:
         return tok in self.first or tok.lower() in self.handles

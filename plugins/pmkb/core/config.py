@@ -16,6 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .durations import parse_target
+from .editions import EDITIONS
 from .model import SEVERITY_LEVELS, STATUSES
 from .yamlload import load_config_file
 
@@ -188,8 +189,8 @@ class Config:
         cfg.people = tuple(_str_list(opts, "people"))
         _str_list(opts, "customers")
         edition = opts.get("edition")
-        if edition is not None and edition not in ("public", "internal", "restricted"):
-            raise ConfigError("edition", f"{edition!r} is not one of public, internal, restricted")
+        if edition is not None and edition not in EDITIONS:
+            raise ConfigError("edition", f"{edition!r} is not one of {', '.join(EDITIONS)}")
         as_of = opts.get("as_of")
         if as_of not in (None, ""):
             try:

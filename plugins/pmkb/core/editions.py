@@ -20,10 +20,17 @@ import re
 from .model import Postmortem
 
 EDITIONS = ("public", "internal", "restricted")
+DEFAULT_EDITION = "internal"
 PUBLIC_SECTIONS = ("Summary", "Impact")
 _MARKED = re.compile(r"<!--\s*pmkb:(internal|restricted)\s*-->.*?(?:<!--\s*pmkb:end\s*-->|\Z)", re.S | re.I)
 _SECTION = re.compile(r"^##[ \t]+(.+?)[ \t]*#*[ \t]*$", re.M)
 NEUTRAL = "a responder"
+
+
+def chosen_edition(cfg, requested: str | None = None) -> str:
+    """The edition asked for, else the configured one, else the default: one rule for the site,
+    `pmkb generate` and the CLI, so all three show the same postmortems."""
+    return requested or cfg.options.get("edition") or DEFAULT_EDITION
 
 
 def includes(pm: Postmortem, edition: str) -> bool:
