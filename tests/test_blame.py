@@ -321,6 +321,13 @@ def test_people_come_from_the_whole_knowledge_base_and_config(tmp_path):
     assert named == ["@ops-bot", "Chloe", "Zed"]
 
 
+def test_a_full_name_is_one_finding_even_when_its_last_word_is_a_given_name():
+    from pmkb.core.blame import PeopleIndex, find_names
+
+    people = PeopleIndex(["May Chen", "Priya Raman"])
+    text = "Then May Chen restarted it. Chen paged. Priya Raman said so."
+    assert find_names(text, people) == [(5, 13, "May Chen"), (28, 32, "Chen"), (40, 51, "Priya Raman")]
+
 def test_timeline_event_blame_is_located_in_the_front_matter(tmp_path):
     extra = 'timeline:\n  - time: "14:05"\n    event: The on-call ignored the page\n'
     write_site(tmp_path, {"a.md": postmortem("\n## Summary\n\nFine.\n", extra=extra)})

@@ -708,6 +708,8 @@ def find_names(text: str, people: PeopleIndex):
         return []
     out = []
     for m in _NAME_TOKEN.finditer(text):
+        if out and m.start() < out[-1][1]:
+            continue  # inside the full name just found ("Chen" of "May Chen")
         tok = m.group(0)
         if tok.startswith("@"):
             out.append((m.start(), m.end(), tok))
