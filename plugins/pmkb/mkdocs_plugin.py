@@ -158,7 +158,8 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
             raise PluginError(f"pmkb configuration: 'edition': {edition!r} is not one of {', '.join(EDITIONS)}")
         self._remember(config, edition)
         self.site = SiteBuilder(self.result, self.core, use_directory_urls=config.use_directory_urls,
-                                site_name=config.site_name, stash=True, edition=edition, previous=self.previous)
+                                site_name=config.site_name, stash=True, edition=edition, previous=self.previous,
+                                memo=self.serving)
         if self.previous is not None and self.previous.kb_key != self.site.kb_key:
             self.headers = {}  # prose and headers name people and IDs another file's edit may have changed
         by_rel = {pm.rel_path: pm for pm in self.result.kb.postmortems}
