@@ -330,3 +330,95 @@ def test_serve_rebuild_reparses_only_the_edited_file(tmp_path, monkeypatch):
     assert calls == [md.relative_to(root).as_posix()]
     incidents = files.get_file_from_path("incidents/index.md").content_string
     assert plugin.site.unstash(incidents).count("Edited ") == 1
+
+
+def _serve_session(root: Path, monkeypatch):
+    """The plugin instance `mkdocs serve` keeps, and a rebuild of its files (on_files) after an edit."""
+    import logging
+
+    from mkdocs.config import load_config
+    from mkdocs.structure.files import get_files
+
+    import pmkb.core.kb as kb
+
+    monkeypatch.setattr(kb.ParseCache, "RACY_NS", -10**18)  # trust file stats at once (a test is fast)
+    monkeypatch.setenv("PMKB_NO_CACHE", "1")
+    logging.getLogger("mkdocs").setLevel(logging.CRITICAL)
+    cfg = load_config(str(root / "mkdocs.yml"))
+    cfg.plugins.on_startup(command="serve", dirty=False)
+    plugin = cfg.plugins["pmkb"]
+
+    def rebuild():
+        c = load_config(str(root / "mkdocs.yml"))
+        c.plugins = cfg.plugins
+        c = cfg.plugins.on_config(c)
+        return plugin.on_files(get_files(c), config=c)
+
+    return plugin, rebuild
+
+
+def _generated(plugin, files) -> tuple[dict[str, str], dict[str, str]]:
+    """Every generated page and export as the serve rebuild made it, and as a builder that keeps
+    nothing makes them from the same check (stashed HTML put back in both)."""
+    from pmkb.site import SiteBuilder
+
+    site = plugin.site
+    fresh = SiteBuilder(plugin.result, plugin.core, use_directory_urls=site.use_directory_urls,
+                        site_name=site.site_name, stash=True, edition=site.edition)
+    expected = {p.src: fresh.unstash(p.markdown) for p in fresh.pages()} | fresh.exports()
+    got = {}
+    for src in expected:
+        f = files.get_file_from_path(src)
+        got[src] = site.unstash(f.content_string) if f is not None else None
+    return got, expected
+
+
+def test_serve_rebuilds_show_each_edit_on_every_index_rollup_and_export(tmp_path, monkeypatch):
+    """Generated pages and exports are kept across `mkdocs serve` rebuilds by what they show: after
+    each edit of one postmortem (title, severity, a service, an owner, prose only, a link to an ID
+    that does not exist yet, then a new postmortem with that ID), every page and export equals
+    what a builder that keeps nothing makes, and the edit shows where it should."""
+    root = copy_sample(tmp_path)
+    plugin, rebuild = _serve_session(root, monkeypatch)
+    rebuild()
+    md = next((root / "postmortems").rglob("INC-2025-004-*.md"))
+
+    def edit(old: str, new: str) -> dict[str, str]:
+        text = md.read_text()
+        assert text.count(old) >= 1, old
+        md.write_text(text.replace(old, new, 1))
+        got, expected = _generated(plugin, rebuild())
+        assert [src for src in expected if got[src] != expected[src]] == []
+        return got
+
+    pages = edit("title: ", "title: Edited ")
+    listing = [src for src, text in pages.items() if "Edited Checkout 503s" in text]
+    for src in ("index.md", "incidents/index.md", "severities/sev2.md", "services/checkout.md",
+                "services/postgres-primary.md", "tags/pgbouncer.md", "years/2025.md",
+                "problems/prb-connection-pool-exhaustion.md", "pmkb/postmortems.json"):
+        assert src in listing, src
+
+    pages = edit("severity: SEV2", "severity: SEV1")
+    assert "INC-2025-004" in pages["severities/sev1.md"] and "INC-2025-004" not in pages["severities/sev2.md"]
+    assert re.search(r'<h2 id="sev1">SEV1</h2>(?:(?!<h2).)*INC-2025-004-3', pages["actions/severities.md"], re.S)
+
+    pages = edit("services: [checkout, postgres-primary]", "services: [checkout, postgres-primary, brand-new-service]")
+    assert "INC-2025-004" in pages["services/brand-new-service.md"]
+    assert "brand-new-service" in pages["services/index.md"] and "brand-new-service" in pages["metrics/index.md"]
+
+    pages = edit("owner: Priya Raman", "owner: Xantippe Quorl")
+    assert re.search(r">Xantippe Quorl</h2>(?:(?!<h2).)*INC-2025-004-3", pages["actions/owners.md"], re.S)
+
+    before = _generated(plugin, rebuild())[0]
+    assert edit("\n## Summary\n", "\n## Summary\n\nOne more sentence of prose.\n") == before
+
+    pages = edit("related: [INC-2024-001]", "related: [INC-2024-001, INC-2099-001]")
+    record = next(r for r in json.loads(pages["pmkb/postmortems.json"])["postmortems"] if r["id"] == "INC-2025-004")
+    assert record["related"] == ["INC-2024-001"]  # no postmortem has that ID yet
+    (md.parent / "INC-2099-001-new.md").write_text(
+        "---\nid: INC-2099-001\ntitle: A new one\ndate: 2025-01-02\nseverity: SEV3\nstatus: draft\n"
+        "services: [checkout]\ntags: [tcp]\n---\n\n## Summary\n\nNew.\n")
+    got, expected = _generated(plugin, rebuild())  # INC-2025-004 is unchanged; what its link names is new
+    assert [src for src in expected if got[src] != expected[src]] == []
+    record = next(r for r in json.loads(got["pmkb/postmortems.json"])["postmortems"] if r["id"] == "INC-2025-004")
+    assert record["related"] == ["INC-2024-001", "INC-2099-001"]

@@ -34,6 +34,7 @@ from .site import ASSETS, PROSE_MARK, Page, SiteBuilder, safe_title
 log = get_plugin_logger(__name__)
 
 NAV_MODES = ("section", "link", "none", "full")
+_TITLE_LISTS = ("tags", "services", "authors")  # page.meta lists whose entries are made safe as titles
 
 
 class PmkbConfig(base.Config):
@@ -83,6 +84,8 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         self.sources: dict[str, tuple[str, str]] = {}  # src -> (content hash, prose)
         self.headers: dict[str, tuple] = {}  # src -> (inputs, Markdown in, Markdown out, stashed HTML)
         self.cleaned: dict[str, tuple[str, str]] = {}  # src -> (HTML in, sanitised HTML out)
+        self.metas: dict[str, tuple[dict, dict]] = {}  # src -> (front matter the check read, page.meta made of it)
+        self.unstashed: dict[str, tuple[str, str]] = {}  # src -> (page.content in, with stashed HTML back)
         self.serving = False
 
     # Defining on_startup keeps this instance (and its parse cache) across `mkdocs serve` rebuilds.
@@ -157,7 +160,8 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         if self.serving:
             self._remember(config, edition)
         self.site = SiteBuilder(self.result, self.core, use_directory_urls=config.use_directory_urls,
-                                site_name=config.site_name, stash=True, edition=edition, previous=self.previous)
+                                site_name=config.site_name, stash=True, edition=edition, previous=self.previous,
+                                memo=self.serving)
         if self.previous is not None and self.previous.kb_key != self.site.kb_key:
             self.headers = {}  # prose and headers name people and IDs another file's edit may have changed
         by_rel = {pm.rel_path: pm for pm in self.result.kb.postmortems}
@@ -208,7 +212,7 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
                _templates_stamp(self.core.root / self.core.templates_dir))
         if key != self.memo_key:
             self.memo_key = key
-            self.previous, self.sources, self.headers, self.cleaned = None, {}, {}, {}
+            self.previous, self.sources, self.headers, self.cleaned, self.metas, self.unstashed = None, {}, {}, {}, {}, {}
 
     def _replace_unreadable(self, files: Files, found, config) -> None:
         """A postmortem whose front matter could not be read (binary, too large, hostile YAML)
@@ -284,16 +288,26 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         if pm is None or self.site is None:
             return markdown
         meta = self.meta_from_check.pop(src, None)
-        if meta is not None:
+        from_check = meta is not None
+        if from_check:
+            known = self.metas.get(src)
+            if known is not None and known[0] is pm.meta:  # the same parse: the same page meta
+                page.meta = meta = dict(known[1])
+                for key in _TITLE_LISTS:  # lists of their own, as made below
+                    if isinstance(meta.get(key), list):
+                        meta[key] = list(meta[key])
+                return markdown
             page.meta = meta
         if pm.title:
             page.meta["title"] = safe_title(pm.title)
-        for key in ("tags", "services", "authors"):
+        for key in _TITLE_LISTS:
             if isinstance(page.meta.get(key), list):
                 page.meta[key] = [safe_title(str(v)) for v in page.meta[key]]
         if self.site.public:
             for key in ("authors", "roles", "impact", "action_items", "timeline"):
                 page.meta.pop(key, None)
+        if from_check and self.serving:
+            self.metas[src] = (pm.meta, dict(page.meta))
         return markdown
 
     def _page_header(self, markdown, *, page, config, files):
@@ -321,8 +335,21 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
     # After Material's search has indexed the page: the stashed tables and charts go back in.
     @event_priority(-100)
     def on_page_context(self, context, *, page, config, nav):
-        if self.site is not None and page.content:
-            page.content = self.site.unstash(page.content)
+        if self.site is None or not page.content:
+            return context
+        src = page.file.src_uri
+        keep = self.serving and src in self.by_src
+        known = self.unstashed.get(src) if keep else None
+        if known is not None and known[0] == page.content:
+            # Usually the very string on_page_content returned in the last build (so the compare is
+            # a pointer compare): its placeholders stand for the same stashed HTML as then, since
+            # stash keys are never reused for other HTML.
+            page.content = known[1]
+            return context
+        html = self.site.unstash(page.content)
+        if keep:
+            self.unstashed[src] = (page.content, html)
+        page.content = html
         return context
 
     def on_page_content(self, html, *, page, config, files):

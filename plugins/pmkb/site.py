@@ -12,7 +12,7 @@ import html
 import itertools
 import posixpath
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from html import escape as html_escape
 from datetime import date
@@ -26,7 +26,7 @@ from .charts import line, months_between, stacked_bars
 from .core.actions import ActionRow, action_rows, csv_text, select
 from .core.exports import postmortems_json
 from .core.kb import CheckResult, backlinks
-from .core.metrics import LABELS, postmortem_metrics, stats
+from .core.metrics import LABELS, incident_start, postmortem_metrics, stats
 from .core.blame import people_index
 from .core.editions import apply_edition, chosen_edition, includes
 from .core.recurrence import possible_recurrences, problems
@@ -80,10 +80,46 @@ class Group:
     postmortems: list[Postmortem] = field(default_factory=list)
 
 
+def _src_link(target_src: str, anchor: str = "") -> str:
+    """A `link` that names the target itself: a row made with it holds every value the row shows
+    and every page it links to, so it is the row's key (links are a function of the page and this)."""
+    return f"{target_src}#{anchor}" if anchor else target_src
+
+
+def _fields(row: dict) -> tuple:
+    return tuple(tuple(v) if isinstance(v, list) else v for v in row.values())
+
+
+@dataclass(frozen=True)
+class _Row(ActionRow):
+    """An action row with its key: its fields as `SiteBuilder.action_row` makes them (_src_link)."""
+
+    key: tuple = field(default=(), compare=False, repr=False)
+
+
+class _Derived:
+    """What a build makes from one postmortem, kept by its token (see SiteBuilder.__init__): a
+    `mkdocs serve` rebuild reuses it for every postmortem whose token is unchanged."""
+
+    __slots__ = ("token", "rows", "open", "overdue", "done", "open_items", "overdue_items", "csv", "json",
+                 "metrics", "recurrence", "ref")
+
+    def __init__(self, token: tuple):
+        self.token = token
+        self.rows: list[_Row] | None = None  # its action rows, and of them those the rollups select
+        self.open = self.overdue = self.done = None
+        self.open_items = self.overdue_items = 0
+        self.csv: str | None = None  # its lines of action-items.csv
+        self.json: tuple | None = None  # (key, its record in postmortems.json)
+        self.metrics: tuple | None = None  # the fields the metrics page reads
+        self.recurrence: tuple | None = None  # the fields possible_recurrences reads
+        self.ref: tuple | None = None  # what a problem or a recurrence shows of it (see SiteBuilder._ref_key)
+
+
 class SiteBuilder:
     def __init__(self, result: CheckResult, cfg: Config, *, use_directory_urls: bool = True,
                  site_name: str = "Postmortems", stash: bool = False, edition: str | None = None,
-                 previous: SiteBuilder | None = None):
+                 previous: SiteBuilder | None = None, memo: bool = False):
         self.result = result
         self.kb = result.kb
         self.cfg = cfg
@@ -94,7 +130,8 @@ class SiteBuilder:
         self.per_page = int(cfg.options.get("per_page") or 500)
         self.latest = int(cfg.options.get("latest") or 10)
         # `previous`: the last build's builder under `mkdocs serve`, when nothing but postmortems
-        # changed since: its compiled templates, rendered rows and export records are reused
+        # changed since: its compiled templates, and (see `_memoised`) what it made from each
+        # postmortem and each page's inputs, are reused where they are unchanged
         self.env = previous.env if previous else page_environment(cfg.root / cfg.templates_dir).overlay()
         self.env.filters["minutes"] = format_minutes
         self.stashing = stash
@@ -104,13 +141,9 @@ class SiteBuilder:
         self.env.filters["stash"] = _stash_filter
         self.env.filters["meta_title"] = meta_title
         self.env.filters["rows_html"] = rows_html
-        self._urls: dict[str, str] = {}
-        self._links: dict[str, dict[str, str]] = {}
         self._tops: set[str] | None = None  # first path segments of row link targets
         self._group_srcs: dict[tuple[str, str], str] | None = None
         self._rows: dict[tuple, Markup] = {}
-        self._pm_keys: dict[int, tuple] = {}
-        self._records: dict[tuple, str] = {}
         self._diagnostics_by_path: dict[str, list] | None = None  # for broken pages, made on first use
         self.edition = chosen_edition(cfg, edition)
         self.public = self.edition == "public"
@@ -120,12 +153,31 @@ class SiteBuilder:
         self.by_id = {pm.id: pm for pm in self.pms if pm.id}
         self.excluded_ids = {pm.id for pm in self.kb.valid if pm.id and pm.id not in self.by_id}
         # What every page depends on beyond its own postmortem: who counts as a person (the public
-        # edition takes their names out) and which IDs are redacted. Rows and records of the
-        # previous build are reused only while it is unchanged.
+        # edition takes their names out) and which IDs are redacted. Nothing of the previous build
+        # is reused unless it is unchanged.
         self.kb_key = (tuple(sorted(self.people.names)), tuple(sorted(self.excluded_ids)))
-        same = previous is not None and previous.kb_key == self.kb_key
-        self._previous_rows = previous._rows if same else {}
-        self._previous_records = previous._records if same else {}
+        carry = previous if previous is not None and previous.kb_key == self.kb_key else None
+        # URLs and relative links are functions of paths alone (and use_directory_urls, which a
+        # kept builder shares): they carry over as they are
+        self._urls: dict[str, str] = carry._urls if carry else {}
+        self._links: dict[str, dict[str, str]] = carry._links if carry else {}
+        self._previous_rows = carry._rows if carry else {}
+        self._previous_memo: dict = carry._memo if carry else {}
+        self._memo: dict = {}
+        self.memo = memo
+        # Each postmortem's token: its path, content and the `related` links its edition view kept
+        # (which depend on which IDs exist). Given kb_key, the view is a function of it, so what is
+        # made from a postmortem is kept by token; an unchanged token is the previous build's very
+        # object, so comparing keys made of tokens costs a pointer compare each.
+        previous_tokens = carry._tokens if carry else {}
+        self._tokens: dict[str, tuple] = {}
+        for pm in self.pms:
+            token = (pm.path, pm.content_hash, tuple(pm.related))
+            old = previous_tokens.get(pm.path)
+            self._tokens[pm.path] = old if old == token else token
+        self._by_path = {pm.path: pm for pm in self.pms}
+        self._previous_derived: dict[str, _Derived] = carry._derived if carry else {}
+        self._derived: dict[str, _Derived] = {}
         self.backlinks = backlinks(self.pms, self.by_id)
         self.by_problem: dict[str, list[Postmortem]] = defaultdict(list)
         for pm in self.pms:
@@ -136,6 +188,21 @@ class SiteBuilder:
             if d.severity == "error" and not self.public:  # messages can quote names
                 self.errors[d.path].append(d)
         self.groups = self._groups()
+        self._id_order: list[Postmortem] | None = None
+        # A row's key: every value it shows and where it links (see _src_link), made again only
+        # when its postmortem's token or the pages of its services changed.
+        previous_keys = carry._row_keys if carry else {}
+        services = {g.key: g.src for g in self.groups["service"]}
+        self._row_keys: dict[str, tuple] = {}
+        self._pm_keys: dict[str, tuple] = {}
+        for pm in self.pms:
+            token = self._tokens[pm.path]
+            srcs = [services[s] for s in pm.services]
+            old = previous_keys.get(pm.path)
+            if old is None or old[0] is not token or old[1] != srcs:
+                old = (token, srcs, _fields(self.row(pm, _src_link)))
+            self._row_keys[pm.path] = old
+            self._pm_keys[pm.path] = old[2]
 
     # ---- stashed HTML ------------------------------------------------------------
     def _stash(self, html, search: str = "") -> str:
@@ -151,24 +218,62 @@ class SiteBuilder:
             self._capture[key] = self.blobs[key]
         return Markup(f'\n\n<div class="pmkb-stash" data-pmkb-stash="{key}">{text}</div>\n\n')
 
+    _STASH_OPEN = '<div class="pmkb-stash" data-pmkb-stash="'
     _STASH_RE = re.compile(r'<div class="pmkb-stash" data-pmkb-stash="(\d+)">[^<]*</div>')
 
     def unstash(self, html: str) -> str:
-        if 'data-pmkb-stash="' not in html:
+        """What `_STASH_RE.sub` would make of `html`, with str.find looking for the placeholders:
+        the regex scans a postmortem page several times slower, on every page of every build."""
+        find, opening = html.find, self._STASH_OPEN
+        i = find(opening)
+        if i < 0:
             return html
-        return self._STASH_RE.sub(lambda m: self.blobs.pop(m.group(1), ""), html)
+        parts, pos, match = [], 0, self._STASH_RE.match
+        while i >= 0:
+            m = match(html, i)
+            if m is None:
+                i = find(opening, i + 1)
+                continue
+            parts.append(html[pos:i])
+            parts.append(self.blobs.pop(m.group(1), ""))
+            pos = m.end()
+            i = find(opening, pos)
+        parts.append(html[pos:])
+        return "".join(parts)
 
     def stashing_into(self, render) -> tuple[str, dict[str, str]]:
         """`render()`'s output and what it stashed, to keep together (serve reuses both)."""
-        self._capture = {}
+        outer, self._capture = self._capture, {}
         try:
-            return render(), self._capture
+            out = render()
+            return out, self._capture
         finally:
-            self._capture = None
+            captured, self._capture = self._capture, outer
+            if outer is not None:
+                outer.update(captured)
 
     def restash(self, blobs: dict[str, str]) -> None:
         """Stash again what a reused output stands in for (keys are unique in the process)."""
         self.blobs.update(blobs)
+        if self._capture is not None:
+            self._capture.update(blobs)
+
+    def _memoised(self, name, key, make):
+        """`make()`, or under `mkdocs serve` (`memo`) what it returned in the previous build when
+        `key()` equals that build's: `key` must name everything `make` reads that can change
+        between rebuilds (postmortems by token or by the fields it reads; the builder's settings
+        and the date cannot change while a builder is carried over). What it stashed comes back too."""
+        if not self.memo:
+            return make()
+        k = key()
+        hit = self._previous_memo.get(name)
+        if hit is not None and hit[0] == k:
+            self.restash(hit[2])
+            self._memo[name] = hit
+            return hit[1]
+        value, stashed = self.stashing_into(make)
+        self._memo[name] = (k, value, stashed)
+        return value
 
     # ---- paths and links ----------------------------------------------------
     def path(self, *parts: str) -> str:
@@ -273,11 +378,42 @@ class SiteBuilder:
         return html
 
     def _pm_key(self, pm: Postmortem) -> tuple:
-        """What a postmortem's rows depend on: its content and the pages its links point to."""
-        key = self._pm_keys.get(id(pm))
-        if key is None:
-            key = self._pm_keys[id(pm)] = (pm.path, pm.content_hash, *(self.group_src("service", s) for s in pm.services))
-        return key
+        """What a postmortem's row in index tables shows, and where it links."""
+        return self._pm_keys[pm.path]
+
+    def _of(self, pm: Postmortem) -> _Derived:
+        """What this build made, or the previous one kept, from this postmortem (see _Derived)."""
+        return self._derived.get(pm.path) or self._of_path(pm.path)
+
+    def _of_path(self, path: str) -> _Derived:
+        d = self._derived.get(path)
+        if d is None:
+            token = self._tokens[path]
+            d = self._previous_derived.get(path)
+            if d is None or d.token != token:
+                d = _Derived(token)
+            self._derived[path] = d
+        return d
+
+    def _actions_of(self, pm: Postmortem) -> _Derived:
+        """A postmortem's action rows (as `action_rows` makes them) and what rollups count of them."""
+        d = self._of(pm)
+        if d.rows is None:
+            rows = [_Row(r.postmortem, r.item, r.overdue, r.days_overdue, _fields(self.action_row(r, _src_link)))
+                    for r in action_rows([pm], self.as_of)]
+            d.open = select(rows, status=("open", "in-progress"))
+            d.overdue = select(rows, overdue=True)
+            d.done = select(rows, status=("done",))
+            d.open_items = sum(1 for a in pm.action_items if not a.is_closed())
+            d.overdue_items = sum(1 for a in pm.action_items if a.is_overdue(self.as_of))
+            d.rows = rows
+        return d
+
+    def _by_id(self) -> list[Postmortem]:
+        """The postmortems in `action_rows`' order (by ID)."""
+        if self._id_order is None:
+            self._id_order = sorted(self.pms, key=lambda p: p.id or "")
+        return self._id_order
 
     def row_html(self, pm: Postmortem, link) -> Markup:
         """A postmortem's row in index tables."""
@@ -311,14 +447,20 @@ class SiteBuilder:
         folders = {"severity": "severities", "service": "services", "tag": "tags", "year": "years"}
         for kind, groups in self.groups.items():
             src = self.path(folders[kind], "index.md")
-            link = self.linker(src)
-            md = self.env.get_template("groups.md.j2").render(
-                title=titles[kind], kind=kind,
-                groups=[{"label": g.label, "href": link(g.src), "count": len(g.postmortems),
-                         "latest": g.postmortems[0].date.isoformat() if g.postmortems and g.postmortems[0].date else ""}
-                        for g in groups],
-            )
-            pages.append(Page(src, titles[kind], md, in_nav=True))
+            summary = tuple((g.label, g.src, len(g.postmortems),
+                             g.postmortems[0].date.isoformat() if g.postmortems and g.postmortems[0].date else "")
+                            for g in groups)
+
+            def make() -> Page:
+                link = self.linker(src)
+                md = self.env.get_template("groups.md.j2").render(
+                    title=titles[kind], kind=kind,
+                    groups=[{"label": label, "href": link(g_src), "count": count, "latest": latest}
+                            for label, g_src, count, latest in summary],
+                )
+                return Page(src, titles[kind], md, in_nav=True)
+
+            pages.append(self._memoised(("groups", src), lambda: (kind, summary), make))
             for g in groups:
                 pages.extend(self._table_pages(g.src, f"{g.label}", g.postmortems, kind=kind,
                                                subtitle=_GROUP_SUBTITLE[kind].format(label=g.label)))
@@ -326,30 +468,43 @@ class SiteBuilder:
 
     def _home(self) -> Page:
         src = self.path("index.md")
-        link = self.linker(src)
-        open_items = sum(1 for pm in self.pms for a in pm.action_items if not a.is_closed())
-        overdue = sum(1 for pm in self.pms for a in pm.action_items if a.is_overdue(self.as_of))
-        md = self.env.get_template("home.md.j2").render(
-            site_name=self.site_name,
-            total=len(self.pms),
-            latest=[self.row_html(pm, link) for pm in self.pms[: self.latest]],
-            by_severity=[(g.label, link(g.src), len(g.postmortems)) for g in self.groups["severity"]],
-            by_year=[(g.label, link(g.src), len(g.postmortems)) for g in self.groups["year"]],
-            by_status=[(s, sum(1 for pm in self.pms if pm.status == s)) for s in ("published", "in-review", "draft")],
-            services=len(self.groups["service"]),
-            open_items=open_items, overdue=overdue, public=self.public,
-            links={"all": link(self.path("incidents", "index.md")),
-                   "severities": link(self.path("severities", "index.md")),
-                   "services": link(self.path("services", "index.md")),
-                   "tags": link(self.path("tags", "index.md")),
-                   "years": link(self.path("years", "index.md")),
-                   "actions": link(self.path("actions", "index.md")),
-                   "overdue": link(self.path("actions", "overdue.md")),
-                   "metrics": link(self.path("metrics", "index.md")),
-                   "problems": link(self.path("problems", "index.md"))},
-            as_of=self.as_of.isoformat(),
-        )
-        return Page(src, self.site_name, md, in_nav=True)
+        ds = [self._actions_of(pm) for pm in self.pms]
+        statuses = Counter(pm.status for pm in self.pms)
+        latest = self.pms[: self.latest]
+        data = {
+            "total": len(self.pms),
+            "by_severity": [(g.label, g.src, len(g.postmortems)) for g in self.groups["severity"]],
+            "by_year": [(g.label, g.src, len(g.postmortems)) for g in self.groups["year"]],
+            "by_status": [(s, statuses[s]) for s in ("published", "in-review", "draft")],
+            "services": len(self.groups["service"]),
+            "open_items": sum(d.open_items for d in ds), "overdue": sum(d.overdue_items for d in ds),
+        }
+
+        def make() -> Page:
+            link = self.linker(src)
+            md = self.env.get_template("home.md.j2").render(
+                site_name=self.site_name,
+                total=data["total"],
+                latest=[self.row_html(pm, link) for pm in latest],
+                by_severity=[(label, link(g_src), n) for label, g_src, n in data["by_severity"]],
+                by_year=[(label, link(g_src), n) for label, g_src, n in data["by_year"]],
+                by_status=data["by_status"],
+                services=data["services"],
+                open_items=data["open_items"], overdue=data["overdue"], public=self.public,
+                links={"all": link(self.path("incidents", "index.md")),
+                       "severities": link(self.path("severities", "index.md")),
+                       "services": link(self.path("services", "index.md")),
+                       "tags": link(self.path("tags", "index.md")),
+                       "years": link(self.path("years", "index.md")),
+                       "actions": link(self.path("actions", "index.md")),
+                       "overdue": link(self.path("actions", "overdue.md")),
+                       "metrics": link(self.path("metrics", "index.md")),
+                       "problems": link(self.path("problems", "index.md"))},
+                as_of=self.as_of.isoformat(),
+            )
+            return Page(src, self.site_name, md, in_nav=True)
+
+        return self._memoised(("home", src), lambda: (tuple(data.values()), tuple(self._pm_key(pm) for pm in latest)), make)
 
     def _incident_pages(self) -> list[Page]:
         return self._table_pages(self.path("incidents", "index.md"), "All postmortems", self.pms, kind="all",
@@ -363,22 +518,27 @@ class SiteBuilder:
         stem = first_src[:-len("index.md")] if first_src.endswith("index.md") else first_src[:-3] + "-"
         srcs = [first_src] + [f"{stem}page-{n}.md" if stem.endswith("/") else f"{stem}page-{n}.md"
                               for n in range(2, len(chunks) + 1)]
+        keys = self._pm_keys
         out = []
         for n, (src, chunk) in enumerate(zip(srcs, chunks), start=1):
-            link = self.linker(src)
-            md = self.env.get_template("table_page.md.j2").render(
-                title=title, subtitle=subtitle, kind=kind, rows=[self.row_html(pm, link) for pm in chunk],
-                total=len(pms), page=n, pages=[(i + 1, link(s)) for i, s in enumerate(srcs)] if len(srcs) > 1 else [],
-                filters=kind in ("all", "severity", "service", "tag", "year"),
-            )
-            out.append(Page(src, title if n == 1 else f"{title} (page {n})", md, in_nav=in_nav and n == 1))
+            def make() -> Page:
+                link = self.linker(src)
+                md = self.env.get_template("table_page.md.j2").render(
+                    title=title, subtitle=subtitle, kind=kind, rows=[self.row_html(pm, link) for pm in chunk],
+                    total=len(pms), page=n, pages=[(i + 1, link(s)) for i, s in enumerate(srcs)] if len(srcs) > 1 else [],
+                    filters=kind in ("all", "severity", "service", "tag", "year"),
+                )
+                return Page(src, title if n == 1 else f"{title} (page {n})", md, in_nav=in_nav and n == 1)
+
+            out.append(self._memoised(
+                ("table", src), lambda: (first_src, title, subtitle, kind, in_nav, n, len(srcs), len(pms),
+                                         tuple([keys[pm.path] for pm in chunk])), make))
         return out
 
     # ---- action items --------------------------------------------------------------
-    def action_row_html(self, r: ActionRow, link, show_pm: bool = True) -> Markup:
+    def action_row_html(self, r: _Row, link, show_pm: bool = True) -> Markup:
         """An action item's row in the rollups (open, by owner, by service, by severity)."""
-        key = (*self._pm_key(r.postmortem), r.item.index, r.overdue, r.days_overdue)
-        return self._rendered_row("_actions.j2", "action_row", key, link, lambda lk: self.action_row(r, lk),
+        return self._rendered_row("_actions.j2", "action_row", r.key, link, lambda lk: self.action_row(r, lk),
                                   show_pm=show_pm)
 
     def action_row(self, r: ActionRow, link) -> dict:
@@ -388,10 +548,10 @@ class SiteBuilder:
                 "ticket": a.ticket, "overdue": r.overdue, "days_overdue": r.days_overdue}
 
     def _action_pages(self) -> list[Page]:
-        rows = action_rows(self.pms, self.as_of)
-        open_rows = select(rows, status=("open", "in-progress"))
-        overdue = sorted(select(rows, overdue=True), key=lambda r: (r.item.due, r.postmortem.id or ""))
-        done = sorted(select(rows, status=("done",)), key=lambda r: (r.item.due or date.min, r.postmortem.id or ""),
+        ds = [self._actions_of(pm) for pm in self._by_id()]  # `action_rows` order, `select`ed per postmortem
+        open_rows = [r for d in ds for r in d.open]
+        overdue = sorted([r for d in ds for r in d.overdue], key=lambda r: (r.item.due, r.postmortem.id or ""))
+        done = sorted([r for d in ds for r in d.done], key=lambda r: (r.item.due or date.min, r.postmortem.id or ""),
                       reverse=True)
         specs = [
             ("index.md", "Open action items", "Every action item that is open or in progress.", open_rows, None),
@@ -408,7 +568,7 @@ class SiteBuilder:
         return pages
 
     def _action_table_pages(self, first_src, title, subtitle, rows, group_by, specs, srcs) -> list[Page]:
-        groups: list[tuple[str, list[ActionRow]]] = []
+        groups: list[tuple[str, list[_Row]]] = []
         if group_by == "owner":
             keyed: dict[str, list] = defaultdict(list)
             for r in rows:
@@ -442,29 +602,52 @@ class SiteBuilder:
         page_srcs = [first_src] + [f"{stem}-page-{n}.md" for n in range(2, len(chunks) + 1)]
         out = []
         for n, (src, chunk) in enumerate(zip(page_srcs, chunks), start=1):
-            link = self.linker(src)
-            rendered_groups = []
-            if group_by:
-                for label, grs in chunk:
-                    over = sum(1 for r in grs if r.overdue)
-                    rendered_groups.append({"label": label, "anchor": slug(label), "rows": [self.action_row_html(r, link) for r in grs],
-                                            "summary": f"{len(grs)} open, {over} overdue."})
-            flat = [self.action_row_html(r, link) for _, grs in chunk for r in grs] if not group_by else []
-            md = self.env.get_template("actions_page.md.j2").render(
-                title=title, subtitle=subtitle, as_of=self.as_of.isoformat(), rows=flat, groups=rendered_groups,
-                links=[(t, link(srcs[nm])) for nm, t, *_ in specs],
-                page=n, pages=[(i + 1, link(s)) for i, s in enumerate(page_srcs)] if len(page_srcs) > 1 else [],
-            )
-            out.append(Page(src, title if n == 1 else f"{title} (page {n})", md,
-                            in_nav=first_src.endswith("actions/index.md") and n == 1))
+            def make() -> Page:
+                link = self.linker(src)
+                rendered_groups = []
+                if group_by:
+                    for label, grs in chunk:
+                        over = sum(1 for r in grs if r.overdue)
+                        rendered_groups.append({"label": label, "anchor": slug(label),
+                                                "rows": [self.action_row_html(r, link) for r in grs],
+                                                "summary": f"{len(grs)} open, {over} overdue."})
+                flat = [self.action_row_html(r, link) for _, grs in chunk for r in grs] if not group_by else []
+                md = self.env.get_template("actions_page.md.j2").render(
+                    title=title, subtitle=subtitle, as_of=self.as_of.isoformat(), rows=flat, groups=rendered_groups,
+                    links=[(t, link(srcs[nm])) for nm, t, *_ in specs],
+                    page=n, pages=[(i + 1, link(s)) for i, s in enumerate(page_srcs)] if len(page_srcs) > 1 else [],
+                )
+                return Page(src, title if n == 1 else f"{title} (page {n})", md,
+                            in_nav=first_src.endswith("actions/index.md") and n == 1)
+
+            out.append(self._memoised(
+                ("actions", src), lambda: (first_src, title, subtitle, group_by, n, len(page_srcs),
+                                           tuple((label, tuple([r.key for r in grs])) for label, grs in chunk)), make))
         return out
 
     # ---- metrics -------------------------------------------------------------------
     def stats(self) -> dict:
         return stats(self.pms, self.cfg, self.as_of)
 
+    def _metric_fields(self, pm: Postmortem) -> tuple:
+        """Every field of a postmortem the metrics page reads (through `stats` and the owners'
+        chart): a title or prose edit leaves the page as it was."""
+        d = self._of(pm)
+        if d.metrics is None:
+            d.metrics = (pm.severity, tuple(pm.services), pm.date, tuple(pm.times.items()),
+                         tuple((a.status, a.due, a.owner) for a in pm.action_items))
+        return d.metrics
+
     def _metrics_page(self) -> Page:
         src = self.path("metrics", "index.md")
+        return self._memoised(
+            ("metrics", src),
+            lambda: (tuple([self._metric_fields(pm) for pm in self.pms]),
+                     tuple((g.key, g.src) for g in self.groups["severity"]),
+                     tuple((g.key, g.src) for g in self.groups["service"])),
+            lambda: self._make_metrics_page(src))
+
+    def _make_metrics_page(self, src: str) -> Page:
         link = self.linker(src)
         st = self.stats()
         sevs = list(st["by_severity"])
@@ -504,9 +687,23 @@ class SiteBuilder:
         return Page(src, "Incident metrics", md, in_nav=True)
 
     # ---- problems ------------------------------------------------------------------
+    def _recurrence_fields(self, pm: Postmortem) -> tuple:
+        """Every field of a postmortem `possible_recurrences` reads."""
+        d = self._of(pm)
+        if d.recurrence is None:
+            d.recurrence = (pm.path, pm.id, incident_start(pm, self.cfg), tuple(pm.tags), tuple(pm.services),
+                            pm.problem, tuple(pm.related))
+        return d.recurrence
+
+    def _recurrences(self) -> list[tuple]:
+        """(service, earlier path, later path, shared tags, days apart) of each possible recurrence."""
+        return self._memoised(
+            ("recurrences",), lambda: tuple([self._recurrence_fields(pm) for pm in self.pms]),
+            lambda: [(r.service, r.first.path, r.second.path, r.shared_tags, r.days_apart)
+                     for r in possible_recurrences(self.pms, self.cfg)])
+
     def _problem_pages(self) -> list[Page]:
         src = self.path("problems", "index.md")
-        link = self.linker(src)
         groups = problems(self.pms)
         used: set[str] = set()
         srcs = {}
@@ -516,28 +713,61 @@ class SiteBuilder:
                 s += "-x"
             used.add(s)
             srcs[name] = self.path("problems", f"{s}.md")
-        rec = possible_recurrences(self.pms, self.cfg)
-        md = self.env.get_template("problems.md.j2").render(
-            window=int(self.cfg.options.get("recurrence_window_days") or 90),
-            problems=[{"name": n, "href": link(srcs[n]), "count": len(v),
-                       "first": v[0].date.isoformat() if v[0].date else "", "last": v[-1].date.isoformat() if v[-1].date else "",
-                       "services": sorted({s for pm in v for s in pm.services})} for n, v in groups.items()],
-            recurrences=[{"service": r.service, "first_id": r.first.id, "first_title": r.first.title,
-                          "first_href": link(self.pm_src(r.first)), "second_id": r.second.id,
-                          "second_title": r.second.title, "second_href": link(self.pm_src(r.second)),
-                          "days": r.days_apart, "tags": r.shared_tags} for r in rec],
-        )
-        pages = [Page(src, "Recurring problems", md, in_nav=True)]
+        recs = self._recurrences()
+        ref = self._ref_key
+        refs = {pm.path: ref(pm) for pms in groups.values() for pm in pms}
+        refs.update((path, ref(self._pm_by_path(path))) for _, a, b, _, _ in recs for path in (a, b) if path not in refs)
+        members = {name: tuple([refs[pm.path] for pm in pms]) for name, pms in groups.items()}
+
+        def make() -> Page:
+            link = self.linker(src)
+            by_path = self._pm_by_path
+            md = self.env.get_template("problems.md.j2").render(
+                window=int(self.cfg.options.get("recurrence_window_days") or 90),
+                problems=[{"name": n, "href": link(srcs[n]), "count": len(v),
+                           "first": v[0].date.isoformat() if v[0].date else "", "last": v[-1].date.isoformat() if v[-1].date else "",
+                           "services": sorted({s for pm in v for s in pm.services})} for n, v in groups.items()],
+                recurrences=[self._rendered_row("_macros.j2", "recurrence_row", (service, refs[a], refs[b], tags, days),
+                                                link, lambda lk: self._recurrence_row(by_path(a), by_path(b), service, tags,
+                                                                                      days, lk))
+                             for service, a, b, tags, days in recs],
+            )
+            return Page(src, "Recurring problems", md, in_nav=True)
+
+        pages = [self._memoised(
+            ("problems", src),
+            lambda: (tuple((n, srcs[n], members[n]) for n in groups),
+                     tuple([(s, refs[a], refs[b], t, n) for s, a, b, t, n in recs])), make)]
         for name, pms in groups.items():
-            plink = self.linker(srcs[name])
-            rows = action_rows(pms, self.as_of)
-            incidents = [{"id": pm.id, "title": pm.title, "href": plink(self.pm_src(pm)), "anchor": slug(pm.id or ""),
-                          "date": pm.date.isoformat() if pm.date else "", "severity": pm.severity or "",
-                          "services": pm.services,
-                          "rows": [self.action_row_html(r, plink, show_pm=False) for r in rows if r.postmortem is pm]} for pm in pms]
-            pages.append(Page(srcs[name], f"Problem: {name}",
-                              self.env.get_template("problem.md.j2").render(name=name, incidents=incidents)))
+            def make_problem() -> Page:
+                plink = self.linker(srcs[name])
+                incidents = [{"id": pm.id, "title": pm.title, "href": plink(self.pm_src(pm)), "anchor": slug(pm.id or ""),
+                              "date": pm.date.isoformat() if pm.date else "", "severity": pm.severity or "",
+                              "services": pm.services,
+                              "rows": [self.action_row_html(r, plink, show_pm=False) for r in self._actions_of(pm).rows]}
+                             for pm in pms]
+                return Page(srcs[name], f"Problem: {name}",
+                            self.env.get_template("problem.md.j2").render(name=name, incidents=incidents))
+
+            pages.append(self._memoised(("problem", srcs[name]), lambda: (name, tuple(
+                [(refs[pm.path], tuple([r.key for r in self._actions_of(pm).rows])) for pm in pms])), make_problem))
         return pages
+
+    def _ref_key(self, pm: Postmortem) -> tuple:
+        """What the problem pages show of a postmortem besides its action items, and where they link."""
+        d = self._of(pm)
+        if d.ref is None:
+            d.ref = (pm.path, self.pm_src(pm), pm.id, pm.title, pm.date, pm.severity, tuple(pm.services))
+        return d.ref
+
+    def _pm_by_path(self, path: str) -> Postmortem:
+        return self._by_path[path]
+
+    def _recurrence_row(self, first: Postmortem, second: Postmortem, service: str, tags: tuple, days: float,
+                        link) -> dict:
+        return {"service": service, "first_id": first.id, "first_title": first.title,
+                "first_href": link(self.pm_src(first)), "second_id": second.id, "second_title": second.title,
+                "second_href": link(self.pm_src(second)), "days": days, "tags": tags}
 
     def problem_src(self, name: str) -> str:
         return self.path("problems", f"{slug(name)}.md")
@@ -551,16 +781,25 @@ class SiteBuilder:
         return redact_ids(text, self.excluded_ids)
 
     def _record_json(self, key: tuple, make) -> str:
-        text = self._records.get(key) or self._previous_records.get(key) or make()
-        self._records[key] = text
-        return text
+        """A postmortem's record in postmortems.json, kept by token (key: path, content, URL)."""
+        d = self._of_path(key[0])
+        if d.json is None or d.json[0] != key:
+            d.json = (key, make())
+        return d.json[1]
 
     def exports(self) -> dict[str, str]:
         site_url = lambda pm: self.url(self.pm_src(pm))  # noqa: E731 - site-relative URL
+        header = csv_text([])
+        lines = []
+        for pm in self._by_id():
+            d = self._actions_of(pm)
+            if d.csv is None:
+                d.csv = csv_text(d.rows)[len(header):]  # the same lines as in one `csv_text` of every row
+            lines.append(d.csv)
         return {
             self.path("pmkb", "postmortems.json"): postmortems_json(self.pms, self.cfg, self.as_of, site_url,
                                                                     self._record_json),
-            self.path("pmkb", "action-items.csv"): csv_text(action_rows(self.pms, self.as_of)),
+            self.path("pmkb", "action-items.csv"): header + "".join(lines),
         }
 
     # ---- the postmortem page ------------------------------------------------------
