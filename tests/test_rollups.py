@@ -299,28 +299,13 @@ def test_serve_rebuild_equals_a_fresh_build(tmp_path, monkeypatch, edition):
 
 def test_serve_rebuild_reparses_only_the_edited_file(tmp_path, monkeypatch):
     """The plugin instance that `mkdocs serve` keeps: a second build after one edit re-parses one file."""
-    import logging
-
-    from mkdocs.config import load_config
-    from mkdocs.structure.files import get_files
-
     import pmkb.core.kb as kb
 
     root = copy_sample(tmp_path)
     calls: list[str] = []
     real = kb.check_file_content
     monkeypatch.setattr(kb, "check_file_content", lambda *a, **k: calls.append(a[2]) or real(*a, **k))
-    logging.getLogger("mkdocs").setLevel(logging.CRITICAL)
-    cfg = load_config(str(root / "mkdocs.yml"))
-    cfg.plugins.on_startup(command="serve", dirty=False)
-    plugin = cfg.plugins["pmkb"]
-
-    def rebuild():
-        c = load_config(str(root / "mkdocs.yml"))
-        c.plugins = cfg.plugins
-        c = cfg.plugins.on_config(c)
-        return plugin.on_files(get_files(c), config=c)
-
+    plugin, rebuild = _serve_session(root, monkeypatch)
     rebuild()
     assert len(calls) == len(sample_postmortems(root))  # every file is checked, whatever the edition shows
     calls.clear()
