@@ -407,3 +407,117 @@ def test_serve_rebuilds_show_each_edit_on_every_index_rollup_and_export(tmp_path
     assert [src for src in expected if got[src] != expected[src]] == []
     record = next(r for r in json.loads(got["pmkb/postmortems.json"])["postmortems"] if r["id"] == "INC-2025-004")
     assert record["related"] == ["INC-2024-001", "INC-2099-001"]
+
+
+def test_serve_header_unchanged_only_when_its_inputs_are(tmp_path, monkeypatch):
+    """Under serve a postmortem's header is reused when `header_unchanged` says nothing it reads
+    changed since the last build, a check that does not compute `header_inputs` for every page.
+    After each edit (a title, a related link, an action ID another file has, a service whose page
+    takes another's name, a duplicated ID, a problem, a new service, an error, a new file, a deleted
+    file), every header it calls unchanged has the inputs it had."""
+    root = copy_sample(tmp_path)
+    plugin, rebuild = _serve_session(root, monkeypatch)
+    rebuild()
+    folder = root / "postmortems"
+
+    def step(name: str, old: str | None, new: str | None) -> None:
+        path = next(folder.rglob(f"{name}*.md"), folder / "2025" / f"{name}.md")
+        if new is None:
+            path.unlink()
+        elif old is None:
+            path.write_text(new)
+        else:
+            text = path.read_text()
+            assert old in text, old
+            path.write_text(text.replace(old, new, 1))
+        before, old_pms = plugin.site, {pm.path: pm for pm in plugin.by_src.values()}
+        rebuild()
+        site = plugin.site
+        unchanged = [pm for pm in plugin.by_src.values() if site.header_unchanged(pm)]
+        assert [pm.path for pm in unchanged if pm.path not in old_pms or
+                before.header_inputs(old_pms[pm.path]) != site.header_inputs(pm)] == []
+        assert len(unchanged) >= len(plugin.by_src) // 2, name  # most headers are reused
+
+    step("INC-2025-004", "title: ", "title: Edited ")
+    step("INC-2025-004", "related: [INC-2024-001]", "related: [INC-2024-001, INC-2024-003]")  # a new backlink
+    step("INC-2024-002", "id: INC-2024-002", "id: INC-2025-004")  # the backlink's ID now names another file
+    step("INC-2024-002", "id: INC-2025-004", "id: INC-2024-002")
+    step("INC-2025-004", "related: [INC-2024-001, INC-2024-003]", "related: [INC-2024-001]")  # the backlink gone
+    step("INC-2025-004", "  - id: INC-2025-004-1", "  - id: INC-2024-006-1")  # an error in another file
+    step("INC-2024-001", "services: [checkout, payments]", "services: [Checkout, checkout, payments]")  # checkout-x.md
+    step("INC-2024-002", "id: INC-2024-002", "id: INC-2024-001")  # two postmortems, one ID
+    step("INC-2024-002", "id: INC-2024-001", "id: INC-2024-002")
+    step("INC-2025-004", "problem: PRB-connection-pool-exhaustion", "problem: PRB-cert-expiry")
+    step("INC-2025-004", "services: [checkout, postgres-primary]", "services: [checkout, postgres-primary, a-new-one]")
+    step("INC-2025-004", "severity: SEV2", "severity: SEV9")  # an error: no such severity
+    step("INC-2099-001", None, "---\nid: INC-2099-001\ntitle: New\ndate: 2025-01-02\nseverity: SEV3\nstatus: draft\n"
+                               "services: [checkout]\ntags: [tcp]\nrelated: [INC-2025-004]\nproblem: PRB-cert-expiry\n---\n\nNew.\n")
+    step("INC-2099-001", "", None)
+
+
+def test_serve_rebuild_updates_the_headers_that_name_an_edited_postmortem(tmp_path, monkeypatch):
+    """A title edit that names no new person keeps every other header (see header_unchanged), but
+    the headers that list the edited postmortem as related, backlink or problem sibling show the new
+    title: the rebuilt site equals a fresh build of the edited sources, byte for byte."""
+    import logging
+    import os
+
+    from mkdocs.commands.build import build as mkdocs_build
+    from mkdocs.config import load_config
+
+    import pmkb.core.kb as kb
+
+    monkeypatch.setattr(kb.ParseCache, "RACY_NS", -10**18)
+    for k in ("SOURCE_DATE_EPOCH", "NO_MKDOCS_2_WARNING"):
+        monkeypatch.setenv(k, ENV[k])
+    monkeypatch.setenv("PMKB_NO_CACHE", "1")
+    logging.getLogger("mkdocs").setLevel(logging.CRITICAL)
+    root = copy_sample(tmp_path / "kb")
+    served = tmp_path / "served"
+    cfg = load_config(str(root / "mkdocs.yml"), site_dir=str(served))
+    cfg.plugins.on_startup(command="serve", dirty=False)
+    plugin = cfg.plugins["pmkb"]
+    mkdocs_build(cfg)
+    rendered = []
+    real = plugin.site.__class__.postmortem_header
+    monkeypatch.setattr(plugin.site.__class__, "postmortem_header", lambda s, pm: rendered.append(pm.id) or real(s, pm))
+
+    md = next((root / "postmortems").rglob("INC-2024-001-*.md"))  # INC-2025-004 and INC-2026-004 name it
+    md.write_text(md.read_text().replace("title: ", "title: Edited ", 1))
+    os.utime(md, ns=(md.stat().st_atime_ns, md.stat().st_mtime_ns + 1_000_000_000))
+    mkdocs_build(load_config(str(root / "mkdocs.yml"), site_dir=str(served)))
+    assert "INC-2024-001" in rendered and "INC-2025-004" in rendered
+    assert len(rendered) < len(sample_postmortems(root, "internal")) // 2  # the others were kept
+
+    proc = build(root, out=str(tmp_path / "fresh"))
+    assert proc.returncode == 0, proc.stderr
+    fresh = {p.relative_to(tmp_path / "fresh"): p.read_bytes() for p in (tmp_path / "fresh").rglob("*") if p.is_file()}
+    again = {p.relative_to(served): p.read_bytes() for p in served.rglob("*") if p.is_file()}
+    assert sorted(again) == sorted(fresh)
+    assert [str(p) for p in sorted(fresh) if again[p] != fresh[p]] == []
+    page = next(b for p, b in fresh.items() if "INC-2025-004" in str(p) and p.suffix == ".html")
+    assert b"Edited Checkout" in page
+
+
+def test_serve_reuses_no_header_made_before_a_build_that_did_not_finish(tmp_path, monkeypatch):
+    """header_unchanged compares a build with the one before it, so a header is reused only if that
+    build made or reused it: here a build stops after on_files (as when a page fails), the next
+    sees no change since, and still the header shows the title edited before the stopped build."""
+    from types import SimpleNamespace
+
+    root = copy_sample(tmp_path)
+    plugin, rebuild = _serve_session(root, monkeypatch)
+    rebuild()
+    src = next(src for src, pm in plugin.by_src.items() if pm.id == "INC-2025-004")  # names INC-2024-001
+    page = SimpleNamespace(file=SimpleNamespace(src_uri=src), meta={})
+    prose = "\n## Summary\n\nProse.\n"
+
+    def header() -> str:
+        return plugin.site.unstash(plugin._page_header(prose, page=page, config=None, files=None))
+
+    assert "Edited" not in header()
+    md = next((root / "postmortems").rglob("INC-2024-001-*.md"))
+    md.write_text(md.read_text().replace("title: ", "title: Edited ", 1))
+    rebuild()  # stops after on_files: no page sees the edit
+    rebuild()
+    assert "Edited Checkout" in header()

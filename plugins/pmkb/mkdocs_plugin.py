@@ -82,7 +82,8 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         self.memo_key: tuple | None = None
         self.previous: SiteBuilder | None = None  # the last build's, for its rendered rows and templates
         self.sources: dict[str, tuple[str, str]] = {}  # src -> (content hash, prose)
-        self.headers: dict[str, tuple] = {}  # src -> (inputs, Markdown in, Markdown out, stashed HTML)
+        self.headers: dict[str, list] = {}  # src -> [build, Markdown in, Markdown out, stashed HTML]
+        self.page_blobs: dict[str, dict[str, str]] = {}  # src -> what a reused header stands in for
         self.cleaned: dict[str, tuple[str, str]] = {}  # src -> (HTML in, sanitised HTML out)
         self.metas: dict[str, tuple[dict, dict]] = {}  # src -> (front matter the check read, page.meta made of it)
         self.unstashed: dict[str, tuple[str, str]] = {}  # src -> (page.content in, with stashed HTML back)
@@ -164,6 +165,7 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
                                 memo=self.serving)
         if self.previous is not None and self.previous.kb_key != self.site.kb_key:
             self.headers = {}  # prose and headers name people and IDs another file's edit may have changed
+        self.page_blobs = {}
         by_rel = {pm.rel_path: pm for pm in self.result.kb.postmortems}
         self.by_src = {}
         full_nav = self.config.nav == "full"
@@ -321,13 +323,16 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
 
         if not self.serving:
             return render()
-        inputs = self.site.header_inputs(pm)
+        site = self.site
         known = self.headers.get(src)
-        if known is not None and known[0] == inputs and known[1] == markdown:
-            self.site.restash(known[3])
+        # reused only when made by the previous build, whose builder answers header_unchanged
+        if known is not None and known[0] == site.previous_generation and known[1] == markdown \
+                and site.header_unchanged(pm):
+            known[0] = site.generation
+            self.page_blobs[src] = known[3]  # stashed again only if on_page_context needs them
             return known[2]
-        out, stashed = self.site.stashing_into(render)
-        self.headers[src] = (inputs, markdown, out, stashed)
+        out, stashed = site.stashing_into(render)
+        self.headers[src] = [site.generation, markdown, out, stashed]
         return out
 
     on_page_markdown = CombinedEvent(_page_meta, _page_header)
@@ -346,6 +351,9 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
             # stash keys are never reused for other HTML.
             page.content = known[1]
             return context
+        blobs = self.page_blobs.pop(src, None)
+        if blobs:
+            self.site.restash(blobs)
         html = self.site.unstash(page.content)
         if keep:
             self.unstashed[src] = (page.content, html)

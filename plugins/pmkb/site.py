@@ -97,6 +97,27 @@ class _Row(ActionRow):
     key: tuple = field(default=(), compare=False, repr=False)
 
 
+@dataclass
+class _Changes:
+    """Between two builds: the paths of postmortems added, removed or changed (by token); the IDs,
+    related targets and problems of their old and new versions; paths whose errors changed; and
+    (kind, key) of groups whose page moved, appeared or went."""
+
+    paths: set[str]
+    ids: set[str]
+    targets: set[str]
+    problems: set[str]
+    errors: set[str]
+    groups: set[tuple[str, str]]
+
+
+class _Refs(dict):
+    """A postmortem's token by ID; an ID no postmortem has stands for itself."""
+
+    def __missing__(self, rid):
+        return (rid,)
+
+
 class _Derived:
     """What a build makes from one postmortem, kept by its token (see SiteBuilder.__init__): a
     `mkdocs serve` rebuild reuses it for every postmortem whose token is unchanged."""
@@ -171,11 +192,18 @@ class SiteBuilder:
         # object, so comparing keys made of tokens costs a pointer compare each.
         previous_tokens = carry._tokens if carry else {}
         self._tokens: dict[str, tuple] = {}
+        changed = []
         for pm in self.pms:
             token = (pm.path, pm.content_hash, tuple(pm.related))
             old = previous_tokens.get(pm.path)
-            self._tokens[pm.path] = old if old == token else token
+            if old == token:
+                token = old
+            else:
+                changed.append(pm.path)
+            self._tokens[pm.path] = token
         self._by_path = {pm.path: pm for pm in self.pms}
+        self.generation = previous.generation + 1 if previous is not None else 0
+        self.previous_generation = carry.generation if carry else None
         self._previous_derived: dict[str, _Derived] = carry._derived if carry else {}
         self._derived: dict[str, _Derived] = {}
         self.backlinks = backlinks(self.pms, self.by_id)
@@ -188,7 +216,13 @@ class SiteBuilder:
             if d.severity == "error" and not self.public:  # messages can quote names
                 self.errors[d.path].append(d)
         self.groups = self._groups()
+        self._srcs = {kind: {g.key: g.src for g in gs} for kind, gs in self.groups.items()}
+        # what a header shows of its postmortem's errors
+        self._error_keys = {path: tuple([(d.span.line, d.rule, d.message) for d in ds]) for path, ds in self.errors.items()}
+        self._changes = self._changes_since(carry, changed, previous_tokens.keys() - self._tokens.keys()) if carry else None
+        self._problem_changed: dict[str, bool] = {}
         self._id_order: list[Postmortem] | None = None
+        self._header_lookups: dict | None = None
         # A row's key: every value it shows and where it links (see _src_link), made again only
         # when its postmortem's token or the pages of its services changed.
         previous_keys = carry._row_keys if carry else {}
@@ -853,19 +887,75 @@ class SiteBuilder:
 
     def header_inputs(self, pm: Postmortem) -> tuple:
         """Everything `postmortem_header` reads besides this builder's settings: under serve,
-        equal inputs mean an equal header, so it is not rendered again."""
-        def ref(rid):
-            t = self.by_id.get(rid)
-            return (rid, t.path, t.content_hash, t.fatal) if t is not None else (rid,)
-
+        equal inputs mean an equal header, so it is not rendered again. Postmortems are named by
+        token (see __init__): for an unchanged one the compare is mostly pointer compares."""
+        v = self.view(pm)
+        h = self._header_lookups
+        if h is None:
+            h = self._header_lookups = self._make_header_lookups()
+        refs, srcs = h["refs"].__getitem__, h["srcs"]
+        siblings = ()
+        if v.problem:
+            siblings = h["siblings"].get(v.problem)
+            if siblings is None:
+                siblings = h["siblings"][v.problem] = tuple(map(refs, [p.id for p in self.by_problem.get(v.problem, ())]))
         return (
-            pm.path, pm.content_hash, tuple(ref(r) for r in pm.related),
-            tuple(ref(r) for r in self.backlinks.get(pm.id or "", ())),
-            tuple(ref(p.id) for p in self.by_problem.get(pm.problem, ())) if pm.problem else (),
-            tuple((d.span.line, d.rule, d.message) for d in self.errors.get(pm.path, ())),
-            tuple(self.group_src("service", s) for s in pm.services), tuple(self.group_src("tag", t) for t in pm.tags),
-            self.group_src("severity", pm.severity) if pm.severity else None,
+            self._tokens.get(v.path) or (v.path, v.content_hash, tuple(v.related)), tuple(map(refs, v.related)),
+            tuple(map(refs, self.backlinks.get(v.id or "", ()))), siblings, h["errors"].get(v.path, ()),
+            tuple(map(srcs["service"].get, v.services)), tuple(map(srcs["tag"].get, v.tags)),
+            srcs["severity"].get(v.severity) if v.severity else None,
         )
+
+    def _make_header_lookups(self) -> dict:
+        """What header_inputs looks up, once per build: a postmortem named in a header by ID is
+        named by its token ((ID,) when no postmortem has it)."""
+        refs = _Refs({i: self._tokens[t.path] for i, t in self.by_id.items()})
+        return {"refs": refs, "srcs": self._srcs, "errors": self._error_keys, "siblings": {}}
+
+    def _changes_since(self, carry: SiteBuilder, changed: list[str], removed) -> _Changes:
+        """What changed since the previous build, in the terms `header_unchanged` asks about."""
+        paths = set(changed) | set(removed)
+        pms = [pm for p in paths for pm in (carry._by_path.get(p), self._by_path.get(p)) if pm is not None]
+        errors = {p for p in self._error_keys.keys() | carry._error_keys.keys()
+                  if self._error_keys.get(p) != carry._error_keys.get(p)}
+        groups = {(kind, key) for kind, srcs in self._srcs.items() for key in srcs.keys() | carry._srcs[kind].keys()
+                  if srcs.get(key) != carry._srcs[kind].get(key)}
+        return _Changes(paths, {pm.id for pm in pms if pm.id}, {r for pm in pms for r in pm.related},
+                        {pm.problem for pm in pms if pm.problem}, errors, groups)
+
+    def header_unchanged(self, pm: Postmortem) -> bool:
+        """Is `postmortem_header(pm)` certainly what it was in the previous build (the builder
+        passed as `previous`)? A cheaper answer than comparing `header_inputs`, which every page
+        of a serve rebuild would pay for: True only when nothing header_inputs names changed.
+        (header_inputs: its own token; the postmortems its related, backlinks and problem
+        siblings name, by ID; its errors; the pages of its services, tags and severity.)"""
+        ch = self._changes
+        if ch is None:
+            return False
+        v = self.view(pm)
+        ids = ch.ids
+        if pm.path in ch.paths or v.path in ch.paths or v.path in ch.errors or pm.id in ids:
+            return False  # itself, the postmortem its ID names, or its errors
+        if v.related and not ids.isdisjoint(v.related):
+            return False  # a postmortem its related name, or which one an ID names
+        if v.id is not None and (v.id in ch.targets or not ids.isdisjoint(self.backlinks.get(v.id, ()))):
+            return False  # who links to it, or a postmortem that does
+        if v.problem and self._problem_changes(v.problem):
+            return False
+        groups = ch.groups
+        if groups and (("severity", v.severity) in groups or any(("service", x) in groups for x in v.services)
+                       or any(("tag", x) in groups for x in v.tags)):
+            return False
+        return True
+
+    def _problem_changes(self, problem: str) -> bool:
+        """Did the siblings a header lists for this problem change (who they are, or what their IDs name)?"""
+        hit = self._problem_changed.get(problem)
+        if hit is None:
+            ch = self._changes
+            hit = self._problem_changed[problem] = problem in ch.problems or not ch.ids.isdisjoint(
+                [p.id for p in self.by_problem.get(problem, ())])
+        return hit
 
     def _ref(self, rid: str, link) -> dict:
         target = self.by_id.get(rid)
