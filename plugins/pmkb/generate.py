@@ -30,7 +30,7 @@ import os
 import posixpath
 import re
 import stat
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from importlib import resources
 from pathlib import Path
@@ -90,7 +90,7 @@ def _build_tree(cfg: Config, as_of: date | None, edition: str | None) -> Tree:
     if edition not in EDITIONS:
         raise GenerateError(f"pmkb configuration: 'edition': {edition!r} is not one of {', '.join(EDITIONS)}")
     settings = site_settings(cfg)
-    cfg.for_site = True  # timelines and page meta, from the check and the results cache
+    cfg = replace(cfg, for_site=True)  # timelines and page meta, from the check and the cache
     found = discover(cfg)
     # as the plugin does: paths relative to mkdocs.yml's folder, and a cache that keeps the bytes
     # the check read, so the prose comes from them and no file is read twice

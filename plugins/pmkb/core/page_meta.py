@@ -18,12 +18,9 @@ from functools import lru_cache
 import yaml
 from yaml.nodes import ScalarNode
 
-_TIMESTAMP = "tag:yaml.org,2002:timestamp"
-_INT = "tag:yaml.org,2002:int"
-_FLOAT = "tag:yaml.org,2002:float"
-TYPED_TAGS = (_TIMESTAMP, _INT, _FLOAT)
+from .yamlload import _FLOAT, _INT, _TIMESTAMP, _constructor
 
-_constructor = yaml.constructor.SafeConstructor()
+TYPED_TAGS = (_TIMESTAMP, _INT, _FLOAT)
 _CONSTRUCT = {_TIMESTAMP: _constructor.construct_yaml_timestamp, _INT: _constructor.construct_yaml_int,
               _FLOAT: _constructor.construct_yaml_float}
 
