@@ -536,3 +536,37 @@ def test_serve_reuses_no_header_made_before_a_build_that_did_not_finish(tmp_path
     rebuild()  # stops after on_files: no page sees the edit
     rebuild()
     assert "Edited Checkout" in header()
+
+
+def test_serve_rebuilds_keep_the_recurrences_table_up_to_date(tmp_path, monkeypatch):
+    """The possible-recurrences table keeps the last build's rows: after each edit (a title shown
+    in it, a date that makes a new pair, a title and a tag at once, a related link that unmade one) it equals what a builder
+    that keeps nothing makes."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    specs = [("INC-2024-001", "2024-01-10", "redis, memory", ""), ("INC-2024-002", "2024-02-01", "redis", ""),
+             ("INC-2024-003", "2024-02-20", "redis", "related: [INC-2024-002]"),
+             ("INC-2024-004", "2024-12-01", "redis", ""), ("INC-2024-005", "2024-02-05", "network", "")]
+    for pid, day, tags, extra in specs:
+        (docs / f"{pid}.md").write_text(RECUR.format(id=pid, day=day, tags=tags, extra=extra))
+    (tmp_path / "mkdocs.yml").write_text("site_name: t\ntheme: material\nplugins:\n  - search\n  - pmkb\n")
+    plugin, rebuild = _serve_session(tmp_path, monkeypatch)
+    rebuild()
+
+    def edit(pid: str, old: str, new: str) -> str:
+        md = docs / f"{pid}.md"
+        md.write_text(md.read_text().replace(old, new, 1))
+        got, expected = _generated(plugin, rebuild())
+        assert [src for src in expected if got[src] != expected[src]] == []
+        return got["problems/index.md"].split("Possible recurrences", 1)[1]
+
+    assert "Edited cache errors" in edit("INC-2024-002", "title: Cache errors", "title: Edited cache errors")
+    assert "INC-2024-004" in edit("INC-2024-004", "date: 2024-12-01", "date: 2024-03-01")
+    assert "Edited again" in edit("INC-2024-001", "title: Cache errors\ndate: 2024-01-10\nseverity: SEV3\n"
+                                  "services: [cache]\ntags: [redis, memory]", "title: Edited again\ndate: 2024-01-10\n"
+                                  "severity: SEV3\nservices: [cache]\ntags: [redis, memory, zzz]")
+    assert "Third title" in edit("INC-2024-002", "title: Edited cache errors\ndate: 2024-02-01\nseverity: SEV3\n"
+                                 "services: [cache]\ntags: [redis]", "title: Third title\ndate: 2024-02-01\n"
+                                 "severity: SEV3\nservices: [cache]\ntags: [redis, zzz]")  # same pairs, new title
+    edit("INC-2024-003", "related: [INC-2024-002]", "related: []")
+

@@ -87,11 +87,18 @@ def _fields(row: dict) -> tuple:
     return tuple(tuple(v) if isinstance(v, list) else v for v in row.values())
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class _Row(ActionRow):
-    """An action row with its key: its fields as `SiteBuilder.action_row` makes them (_src_link)."""
+    """An action row with its key: its fields as `SiteBuilder.action_row` makes them (_src_link).
+    Rows with equal keys are equal, so a page's key can hold its rows themselves."""
 
-    key: tuple = field(default=(), compare=False, repr=False)
+    key: tuple = field(default=(), repr=False)
+
+    def __eq__(self, other) -> bool:
+        return self is other or (isinstance(other, _Row) and self.key == other.key)
+
+    def __hash__(self) -> int:
+        return hash(self.key)
 
 
 @dataclass
@@ -120,7 +127,7 @@ class _Derived:
     `mkdocs serve` rebuild reuses it for every postmortem whose token is unchanged."""
 
     __slots__ = ("token", "rows", "open", "overdue", "done", "open_items", "overdue_items", "csv", "json",
-                 "metrics", "recurrence", "ref")
+                 "metrics", "recurrence", "ref", "groups")
 
     def __init__(self, token: tuple):
         self.token = token
@@ -132,6 +139,7 @@ class _Derived:
         self.metrics: tuple | None = None  # the fields the metrics page reads
         self.recurrence: tuple | None = None  # the fields possible_recurrences reads
         self.ref: tuple | None = None  # what a problem or a recurrence shows of it (see SiteBuilder._ref_key)
+        self.groups: tuple | None = None  # the fields _groups reads
 
 
 class SiteBuilder:
@@ -164,7 +172,7 @@ class SiteBuilder:
         self._rows: dict[tuple, Markup] = {}
         self.edition = edition or cfg.options.get("edition") or "internal"
         self.public = self.edition == "public"
-        self.people = people_index(self.kb.valid, cfg.people)
+        self.people = self._people_index(previous)
         chosen = apply_edition(self.kb.valid, self.edition, self.people)
         self.pms = sorted(chosen, key=lambda p: (p.date or date.min, p.id or ""), reverse=True)
         self.by_id = {pm.id: pm for pm in self.pms if pm.id}
@@ -211,13 +219,14 @@ class SiteBuilder:
         for d in result.diagnostics:
             if d.severity == "error" and not self.public:  # messages can quote names
                 self.errors[d.path].append(d)
+        self._id_order: list[Postmortem] | None = None
+        self._previous_group_names = carry._group_names if carry else None
         self.groups = self._groups()
         self._srcs = {kind: {g.key: g.src for g in gs} for kind, gs in self.groups.items()}
         # what a header shows of its postmortem's errors
         self._error_keys = {path: tuple([(d.span.line, d.rule, d.message) for d in ds]) for path, ds in self.errors.items()}
         self._changes = self._changes_since(carry, changed, previous_tokens.keys() - self._tokens.keys()) if carry else None
         self._problem_changed: dict[str, bool] = {}
-        self._id_order: list[Postmortem] | None = None
         self._header_lookups: dict | None = None
         # A row's key: every value it shows and where it links (see _src_link), made again only
         # when its postmortem's token or the pages of its services changed.
@@ -233,6 +242,23 @@ class SiteBuilder:
                 old = (token, srcs, _fields(self.row(pm, _src_link)))
             self._row_keys[pm.path] = old
             self._pm_keys[pm.path] = old[2]
+
+    def _people_index(self, previous: SiteBuilder | None):
+        """people_index(kb.valid, cfg.people), each postmortem's people kept while it is the same
+        object (the check's memory under serve), the index itself while the names are the same."""
+        known = previous._people_of if previous is not None else {}
+        self._people_of: dict[str, tuple[Postmortem, frozenset[str]]] = {}
+        names: set[str] = set()
+        for pm in self.kb.valid:
+            hit = known.get(pm.path)
+            if hit is None or hit[0] is not pm:
+                hit = (pm, frozenset(pm.people))
+            self._people_of[pm.path] = hit
+            names |= hit[1]
+        index = people_index([], [*self.cfg.people, *names])
+        if previous is not None and previous.people.names == index.names:
+            return previous.people  # with whatever it built on first use
+        return index
 
     # ---- stashed HTML ------------------------------------------------------------
     def _stash(self, html, search: str = "") -> str:
@@ -359,26 +385,33 @@ class SiteBuilder:
                 g = out[kind][key] = Group(kind, key, label, self.path(folder, f"{s}.md"))
             return g
 
-        for name in self.cfg.severity_names():
-            group("severity", name, name, "severities")
-        for pm in sorted(self.pms, key=lambda p: p.id or ""):
-            if pm.severity:
-                group("severity", pm.severity, pm.severity, "severities")
-            for s in sorted(pm.services):
-                group("service", s, s, "services")
-            for t in sorted(pm.tags):
-                group("tag", t, t, "tags")
-            if pm.date:
-                group("year", str(pm.date.year), str(pm.date.year), "years")
+        # Groups in the order their keys first appear, postmortems by ID (a key that slugs like
+        # an earlier one gets "-x"): configured severities first, a postmortem's services and tags
+        # in sorted order. Slugs are per kind, so each kind is taken on its own. Under serve the
+        # order is the last build's while every postmortem's fields for it are.
+        fields = [self._group_fields(pm) for pm in self._by_id()]
+        known = self._previous_group_names
+        if known is not None and known[0] == fields:
+            names = known[1]
+        else:
+            names = {"severity": (*self.cfg.severity_names(), *dict.fromkeys(f[0] for f in fields if f[0])),
+                     "service": tuple(dict.fromkeys(s for f in fields for s in f[1])),
+                     "tag": tuple(dict.fromkeys(t for f in fields for t in f[2])),
+                     "year": tuple(dict.fromkeys(f[3] for f in fields if f[3]))}
+        self._group_names = (fields, names)
+        for kind, folder in (("severity", "severities"), ("service", "services"), ("tag", "tags"), ("year", "years")):
+            for name in names[kind]:
+                group(kind, name, name, folder)
+        severities, services, tags, years = out["severity"], out["service"], out["tag"], out["year"]
         for pm in self.pms:  # newest first inside every group
             if pm.severity:
-                out["severity"][pm.severity].postmortems.append(pm)
+                severities[pm.severity].postmortems.append(pm)
             for s in pm.services:
-                out["service"][s].postmortems.append(pm)
+                services[s].postmortems.append(pm)
             for t in pm.tags:
-                out["tag"][t].postmortems.append(pm)
+                tags[t].postmortems.append(pm)
             if pm.date:
-                out["year"][str(pm.date.year)].postmortems.append(pm)
+                years[str(pm.date.year)].postmortems.append(pm)
         order = {
             "severity": list(out["severity"].values()),
             "service": sorted(out["service"].values(), key=lambda g: g.key.lower()),
@@ -386,6 +419,14 @@ class SiteBuilder:
             "year": sorted(out["year"].values(), key=lambda g: g.key, reverse=True),
         }
         return order
+
+    def _group_fields(self, pm: Postmortem) -> tuple:
+        """What _groups reads of a postmortem to know which groups there are, in what order."""
+        d = self._of(pm)
+        if d.groups is None:
+            d.groups = (pm.severity, tuple(sorted(pm.services)), tuple(sorted(pm.tags)),
+                        str(pm.date.year) if pm.date else None)
+        return d.groups
 
     def group_src(self, kind: str, key: str) -> str | None:
         if self._group_srcs is None:
@@ -652,7 +693,7 @@ class SiteBuilder:
 
             out.append(self._memoised(
                 ("actions", src), lambda: (first_src, title, subtitle, group_by, n, len(page_srcs),
-                                           tuple((label, tuple([r.key for r in grs])) for label, grs in chunk)), make))
+                                           tuple([(label, tuple(grs)) for label, grs in chunk])), make))
         return out
 
     # ---- metrics -------------------------------------------------------------------
@@ -745,29 +786,23 @@ class SiteBuilder:
             srcs[name] = self.path("problems", f"{s}.md")
         recs = self._recurrences()
         ref = self._ref_key
-        refs = {pm.path: ref(pm) for pms in groups.values() for pm in pms}
-        refs.update((path, ref(self._pm_by_path(path))) for _, a, b, _, _ in recs for path in (a, b) if path not in refs)
-        members = {name: tuple([refs[pm.path] for pm in pms]) for name, pms in groups.items()}
+        members = {name: tuple([ref(pm) for pm in pms]) for name, pms in groups.items()}
+        rows = self._recurrence_rows(recs, src)
 
         def make() -> Page:
             link = self.linker(src)
-            by_path = self._pm_by_path
             md = self.env.get_template("problems.md.j2").render(
                 window=int(self.cfg.options.get("recurrence_window_days") or 90),
                 problems=[{"name": n, "href": link(srcs[n]), "count": len(v),
                            "first": v[0].date.isoformat() if v[0].date else "", "last": v[-1].date.isoformat() if v[-1].date else "",
                            "services": sorted({s for pm in v for s in pm.services})} for n, v in groups.items()],
-                recurrences=[self._rendered_row("_macros.j2", "recurrence_row", (service, refs[a], refs[b], tags, days),
-                                                link, lambda lk: self._recurrence_row(by_path(a), by_path(b), service, tags,
-                                                                                      days, lk))
-                             for service, a, b, tags, days in recs],
+                recurrences=rows,
             )
             return Page(src, "Recurring problems", md, in_nav=True)
 
         pages = [self._memoised(
             ("problems", src),
-            lambda: (tuple((n, srcs[n], members[n]) for n in groups),
-                     tuple([(s, refs[a], refs[b], t, n) for s, a, b, t, n in recs])), make)]
+            lambda: (tuple((n, srcs[n], members[n]) for n in groups), rows), make)]
         for name, pms in groups.items():
             def make_problem() -> Page:
                 plink = self.linker(srcs[name])
@@ -780,7 +815,7 @@ class SiteBuilder:
                             self.env.get_template("problem.md.j2").render(name=name, incidents=incidents))
 
             pages.append(self._memoised(("problem", srcs[name]), lambda: (name, tuple(
-                [(refs[pm.path], tuple([r.key for r in self._actions_of(pm).rows])) for pm in pms])), make_problem))
+                [(ref(pm), tuple(self._actions_of(pm).rows)) for pm in pms])), make_problem))
         return pages
 
     def _ref_key(self, pm: Postmortem) -> tuple:
@@ -792,6 +827,51 @@ class SiteBuilder:
 
     def _pm_by_path(self, path: str) -> Postmortem:
         return self._by_path[path]
+
+    def _recurrence_rows(self, recs: list[tuple], src: str) -> list[Markup]:
+        """The rendered rows of the possible-recurrences table on `src`. A row shows its two
+        postmortems' ref keys, the service, shared tags and days: under serve a row of the last
+        build is kept while those are equal, and while the recurrences themselves are the last
+        build's (the same list), only the rows of postmortems changed since are looked at."""
+        link = self.linker(src)
+        ref, by_path = self._ref_key, self._by_path
+
+        def render(rec: tuple) -> tuple:
+            service, a, b, tags, days = rec
+            ra, rb = ref(by_path[a]), ref(by_path[b])
+            html = self._rendered_row("_macros.j2", "recurrence_row", (service, ra, rb, tags, days), link,
+                                      lambda lk: self._recurrence_row(by_path[a], by_path[b], service, tags, days, lk))
+            return ra, rb, html
+
+        previous = self._previous_memo.get(("recurrence rows", src)) if self.memo else None
+        if previous is not None and previous[0] is recs and self._changes is not None:
+            _, rows, made, index = previous
+            touched = sorted({i for p in self._changes.paths for i in index.get(p, ())})
+            if touched:
+                rows, made = list(rows), list(made)
+                for i in touched:
+                    made[i] = render(recs[i])
+                    rows[i] = made[i][2]
+        else:
+            known: dict[tuple, tuple] = {}
+            if previous is not None:  # by pair, for rows whose postmortems and numbers are unchanged
+                known = {(r[0], r[1], r[2]): (m, r) for r, m in zip(previous[0], previous[2])}
+            made = []
+            for rec in recs:
+                hit = known.get(rec[:3])
+                if hit is not None and hit[1] == rec and hit[0][0] == ref(by_path[rec[1]]) \
+                        and hit[0][1] == ref(by_path[rec[2]]):
+                    made.append(hit[0])
+                else:
+                    made.append(render(rec))
+            rows = [m[2] for m in made]
+            index: dict[str, list[int]] = defaultdict(list)
+            for i, (_, a, b, _, _) in enumerate(recs):
+                index[a].append(i)
+                index[b].append(i)
+        if self.memo:
+            self._memo[("recurrence rows", src)] = (recs, rows, made, index)
+        return rows
 
     def _recurrence_row(self, first: Postmortem, second: Postmortem, service: str, tags: tuple, days: float,
                         link) -> dict:
