@@ -332,7 +332,7 @@ def test_serve_rebuild_reparses_only_the_edited_file(tmp_path, monkeypatch):
     assert plugin.site.unstash(incidents).count("Edited ") == 1
 
 
-def _serve_session(root: Path, monkeypatch):
+def _serve_session(root: Path, monkeypatch, *, disk_cache: bool = False):
     """The plugin instance `mkdocs serve` keeps, and a rebuild of its files (on_files) after an edit."""
     import logging
 
@@ -342,7 +342,10 @@ def _serve_session(root: Path, monkeypatch):
     import pmkb.core.kb as kb
 
     monkeypatch.setattr(kb.ParseCache, "RACY_NS", -10**18)  # trust file stats at once (a test is fast)
-    monkeypatch.setenv("PMKB_NO_CACHE", "1")
+    if disk_cache:
+        monkeypatch.delenv("PMKB_NO_CACHE", raising=False)
+    else:
+        monkeypatch.setenv("PMKB_NO_CACHE", "1")
     logging.getLogger("mkdocs").setLevel(logging.CRITICAL)
     cfg = load_config(str(root / "mkdocs.yml"))
     cfg.plugins.on_startup(command="serve", dirty=False)
@@ -570,3 +573,53 @@ def test_serve_rebuilds_keep_the_recurrences_table_up_to_date(tmp_path, monkeypa
                                  "severity: SEV3\nservices: [cache]\ntags: [redis, zzz]")  # same pairs, new title
     edit("INC-2024-003", "related: [INC-2024-002]", "related: []")
 
+
+def test_serve_fills_the_results_cache_once_and_a_later_check_is_still_right(tmp_path, monkeypatch):
+    """Under serve the first build fills the results cache on disk; rebuilds are answered from
+    memory and do not write it for every edit. A later `pmkb check` re-checks the edited file
+    (its content no longer matches) and reports what a check without the cache reports."""
+    root = copy_sample(tmp_path)
+    plugin, rebuild = _serve_session(root, monkeypatch, disk_cache=True)
+    rebuild()
+    shards = sorted((root / ".pmkb_cache").glob("v2/*/*.json"))
+    assert shards
+    written = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in shards}
+    md = next((root / "postmortems").rglob("INC-2025-004-*.md"))
+    md.write_text(md.read_text().replace("## Root Cause\n", "## Root Cause\n\nIt was human error.\n", 1))
+    rebuild()
+    assert any(d.rule == "blame-human-error" for d in plugin.result.diagnostics)
+    assert {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in shards} == written
+
+    def check(*args: str) -> dict:
+        proc = subprocess.run([sys.executable, "-m", "pmkb", "check", "--format", "json", *args], cwd=root,
+                              capture_output=True, text=True, env={**ENV, "NO_COLOR": "1"}, timeout=120)
+        assert proc.returncode in (0, 1), proc.stderr
+        return json.loads(proc.stdout)
+
+    assert check() == check("--no-cache")
+    assert any(d["rule"] == "blame-human-error" for d in check()["diagnostics"])
+
+
+def test_serve_rebuild_follows_an_edited_exclude(tmp_path, monkeypatch):
+    """What a file is (a postmortem or not, and its path below the postmortems folder) is kept
+    across serve rebuilds, and forgotten when the options that decide it change."""
+    root = copy_sample(tmp_path)
+    plugin, rebuild = _serve_session(root, monkeypatch)
+    rebuild()
+    assert any(pm.id == "INC-2025-004" for pm in plugin.by_src.values())
+
+    def set_exclude(patterns: list[str]) -> None:
+        cfg = yaml.safe_load((root / "mkdocs.yml").read_text())
+        for p in cfg["plugins"]:
+            if isinstance(p, dict) and "pmkb" in p:
+                p["pmkb"]["exclude"] = patterns
+        (root / "mkdocs.yml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+
+    set_exclude(["INC-2025-004-*"])
+    files = rebuild()
+    assert not any(pm.id == "INC-2025-004" for pm in plugin.by_src.values())
+    assert "INC-2025-004" not in plugin.site.unstash(files.get_file_from_path("incidents/index.md").content_string)
+    set_exclude([])
+    files = rebuild()
+    assert any(pm.id == "INC-2025-004" for pm in plugin.by_src.values())
+    assert "INC-2025-004" in plugin.site.unstash(files.get_file_from_path("incidents/index.md").content_string)
