@@ -126,7 +126,7 @@ class _Derived:
     """What a build makes from one postmortem, kept by its token (see SiteBuilder.__init__): a
     `mkdocs serve` rebuild reuses it for every postmortem whose token is unchanged."""
 
-    __slots__ = ("token", "rows", "open", "overdue", "done", "open_items", "overdue_items", "csv", "json",
+    __slots__ = ("token", "rows", "open", "overdue", "done", "open_items", "overdue_items", "action_key", "csv", "json",
                  "metrics", "recurrence", "ref", "groups")
 
     def __init__(self, token: tuple):
@@ -134,8 +134,9 @@ class _Derived:
         self.rows: list[_Row] | None = None  # its action rows, and of them those the rollups select
         self.open = self.overdue = self.done = None
         self.open_items = self.overdue_items = 0
+        self.action_key: tuple | None = None  # its rows and services, all the rollups read of it
         self.csv: str | None = None  # its lines of action-items.csv
-        self.json: tuple | None = None  # (key, its record in postmortems.json)
+        self.json: str | None = None  # its record in postmortems.json (URLs are a function of its path)
         self.metrics: tuple | None = None  # the fields the metrics page reads
         self.recurrence: tuple | None = None  # the fields possible_recurrences reads
         self.ref: tuple | None = None  # what a problem or a recurrence shows of it (see SiteBuilder._ref_key)
@@ -475,6 +476,7 @@ class SiteBuilder:
             d.open = select(rows, status=("open", "in-progress"))
             d.overdue = select(rows, overdue=True)
             d.done = select(rows, status=("done",))
+            d.action_key = (rows, tuple(pm.services))
             d.open_items = sum(1 for a in pm.action_items if not a.is_closed())
             d.overdue_items = sum(1 for a in pm.action_items if a.is_overdue(self.as_of))
             d.rows = rows
@@ -620,6 +622,11 @@ class SiteBuilder:
 
     def _action_pages(self) -> list[Page]:
         ds = [self._actions_of(pm) for pm in self._by_id()]  # `action_rows` order, `select`ed per postmortem
+        # Every rollup is made of the rows (compared by what they show) and the services they are
+        # grouped by: while those are the last build's, so are the pages (a title edit, prose).
+        return self._memoised(("action pages",), lambda: [d.action_key for d in ds], lambda: self._make_action_pages(ds))
+
+    def _make_action_pages(self, ds: list[_Derived]) -> list[Page]:
         open_rows = [r for d in ds for r in d.open]
         overdue = sorted([r for d in ds for r in d.overdue], key=lambda r: (r.item.due, r.postmortem.id or ""))
         done = sorted([r for d in ds for r in d.done], key=lambda r: (r.item.due or date.min, r.postmortem.id or ""),
@@ -890,13 +897,6 @@ class SiteBuilder:
         text = public_body(markdown, self.people) if self.public else strip_marked(markdown, self.edition)
         return redact_ids(text, self.excluded_ids)
 
-    def _record_json(self, key: tuple, make) -> str:
-        """A postmortem's record in postmortems.json, kept by token (key: path, content, URL)."""
-        d = self._of_path(key[0])
-        if d.json is None or d.json[0] != key:
-            d.json = (key, make())
-        return d.json[1]
-
     def exports(self) -> dict[str, str]:
         site_url = lambda pm: self.url(self.pm_src(pm))  # noqa: E731 - site-relative URL
         header = csv_text([])
@@ -906,11 +906,26 @@ class SiteBuilder:
             if d.csv is None:
                 d.csv = csv_text(d.rows)[len(header):]  # the same lines as in one `csv_text` of every row
             lines.append(d.csv)
-        return {
-            self.path("pmkb", "postmortems.json"): postmortems_json(self.pms, self.cfg, self.as_of, site_url,
-                                                                    self._record_json),
-            self.path("pmkb", "action-items.csv"): header + "".join(lines),
-        }
+        if self.memo:
+            text = self._postmortems_json(site_url)
+        else:
+            text = postmortems_json(self.pms, self.cfg, self.as_of, site_url)
+        return {self.path("pmkb", "postmortems.json"): text, self.path("pmkb", "action-items.csv"): header + "".join(lines)}
+
+    def _postmortems_json(self, site_url) -> str:
+        """postmortems_json(self.pms, ...), each record kept by token: postmortems_json makes the
+        envelope (of no postmortem) and each record (of one), and orders them by ID as _by_id does."""
+        head, empty, tail = postmortems_json([], self.cfg, self.as_of, site_url).rpartition("[]")
+        if not empty:  # an envelope this does not know: all at once
+            return postmortems_json(self.pms, self.cfg, self.as_of, site_url)
+        parts = []
+        for pm in self._by_id():
+            d = self._of(pm)
+            if d.json is None:
+                one = postmortems_json([pm], self.cfg, self.as_of, site_url)
+                d.json = one[len(head) + 1:len(one) - len(tail) - 1]
+            parts.append(d.json)
+        return f"{head}[{','.join(parts)}]{tail}"
 
     # ---- the postmortem page ------------------------------------------------------
     def postmortem_header(self, pm: Postmortem) -> str:
