@@ -177,9 +177,10 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         self.result = run_check(self.core, [(p, rel) for p, rel, _ in found], display=RelativeTo(self.core.root),
                                 cache=self.cache, disk=disk)
         notices = 0
+        levels = {"error": log.error, "warning": log.warning}
         debug = log.isEnabledFor(logging.DEBUG)
         for d in self.result.diagnostics:
-            level = {"error": log.error, "warning": log.warning}.get(d.severity)
+            level = levels.get(d.severity)
             if level is not None or debug:
                 (level or log.debug)(f"{d.path}:{d.span.line}:{d.span.column}: {d.rule} [{d.code}] {d.message}")
             notices += d.severity == "notice"
@@ -201,11 +202,12 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         self.by_src = {}
         full_nav = self.config.nav == "full"
         kept = []
+        includes = self.site.includes
         for item in found:
             _, rel, f = item
             pm = by_rel.get(rel)
             # a postmortem outside this edition leaves no trace: no page, no search entry, no sitemap line
-            if pm is None or (pm.fatal and edition == "public") or (not pm.fatal and not self.site.includes(pm)):
+            if pm is None or (pm.fatal and edition == "public") or (not pm.fatal and not includes(pm)):
                 files.remove(f)
                 continue
             kept.append(item)

@@ -1014,10 +1014,12 @@ class SiteBuilder:
         ch = self._changes
         if ch is None:
             return False
-        v = self.view(pm)
-        ids = ch.ids
-        if pm.path in ch.paths or v.path in ch.paths or v.path in ch.errors or pm.id in ids:
-            return False  # itself, the postmortem its ID names, or its errors
+        ids, paths = ch.ids, ch.paths
+        if pm.path in paths or pm.id in ids:
+            return False  # itself, or which postmortem its ID names (its view, see `view`)
+        v = self.by_id.get(pm.id, pm) if pm.id else pm  # self.view(pm)
+        if v.path in paths or v.path in ch.errors:
+            return False  # its view, or its errors
         if v.related and not ids.isdisjoint(v.related):
             return False  # a postmortem its related name, or which one an ID names
         if v.id is not None and (v.id in ch.targets or not ids.isdisjoint(self.backlinks.get(v.id, ()))):
