@@ -324,7 +324,7 @@ def test_serve_rebuild_reparses_only_the_edited_file(tmp_path, monkeypatch):
     assert plugin.site.unstash(incidents).count("Edited ") == 1
 
 
-def _serve_session(root: Path, monkeypatch):
+def _serve_session(root: Path, monkeypatch, *, disk_cache: bool = False):
     """The plugin instance `mkdocs serve` keeps, and a rebuild of its files (on_files) after an edit."""
     import logging
 
@@ -334,7 +334,10 @@ def _serve_session(root: Path, monkeypatch):
     import pmkb.core.kb as kb
 
     monkeypatch.setattr(kb.ParseCache, "RACY_NS", -10**18)  # trust file stats at once (a test is fast)
-    monkeypatch.setenv("PMKB_NO_CACHE", "1")
+    if disk_cache:
+        monkeypatch.delenv("PMKB_NO_CACHE", raising=False)
+    else:
+        monkeypatch.setenv("PMKB_NO_CACHE", "1")
     logging.getLogger("mkdocs").setLevel(logging.CRITICAL)
     cfg = load_config(str(root / "mkdocs.yml"))
     cfg.plugins.on_startup(command="serve", dirty=False)
@@ -523,3 +526,87 @@ def test_serve_reuses_no_header_made_before_a_build_that_did_not_finish(tmp_path
     rebuild()  # stops after on_files: no page sees the edit
     rebuild()
     assert "Edited Checkout" in header()
+
+
+def test_serve_rebuilds_keep_the_recurrences_table_up_to_date(tmp_path, monkeypatch):
+    """The possible-recurrences table keeps the last build's rows: after each edit (a title shown
+    in it, a date that makes a new pair, a title and a tag at once, a related link that unmade one) it equals what a builder
+    that keeps nothing makes."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    specs = [("INC-2024-001", "2024-01-10", "redis, memory", ""), ("INC-2024-002", "2024-02-01", "redis", ""),
+             ("INC-2024-003", "2024-02-20", "redis", "related: [INC-2024-002]"),
+             ("INC-2024-004", "2024-12-01", "redis", ""), ("INC-2024-005", "2024-02-05", "network", "")]
+    for pid, day, tags, extra in specs:
+        (docs / f"{pid}.md").write_text(RECUR.format(id=pid, day=day, tags=tags, extra=extra))
+    (tmp_path / "mkdocs.yml").write_text("site_name: t\ntheme: material\nplugins:\n  - search\n  - pmkb\n")
+    plugin, rebuild = _serve_session(tmp_path, monkeypatch)
+    rebuild()
+
+    def edit(pid: str, old: str, new: str) -> str:
+        md = docs / f"{pid}.md"
+        md.write_text(md.read_text().replace(old, new, 1))
+        got, expected = _generated(plugin, rebuild())
+        assert [src for src in expected if got[src] != expected[src]] == []
+        return got["problems/index.md"].split("Possible recurrences", 1)[1]
+
+    assert "Edited cache errors" in edit("INC-2024-002", "title: Cache errors", "title: Edited cache errors")
+    assert "INC-2024-004" in edit("INC-2024-004", "date: 2024-12-01", "date: 2024-03-01")
+    assert "Edited again" in edit("INC-2024-001", "title: Cache errors\ndate: 2024-01-10\nseverity: SEV3\n"
+                                  "services: [cache]\ntags: [redis, memory]", "title: Edited again\ndate: 2024-01-10\n"
+                                  "severity: SEV3\nservices: [cache]\ntags: [redis, memory, zzz]")
+    assert "Third title" in edit("INC-2024-002", "title: Edited cache errors\ndate: 2024-02-01\nseverity: SEV3\n"
+                                 "services: [cache]\ntags: [redis]", "title: Third title\ndate: 2024-02-01\n"
+                                 "severity: SEV3\nservices: [cache]\ntags: [redis, zzz]")  # same pairs, new title
+    edit("INC-2024-003", "related: [INC-2024-002]", "related: []")
+
+
+def test_serve_fills_the_results_cache_once_and_a_later_check_is_still_right(tmp_path, monkeypatch):
+    """Under serve the first build fills the results cache on disk; rebuilds are answered from
+    memory and do not write it for every edit. A later `pmkb check` re-checks the edited file
+    (its content no longer matches) and reports what a check without the cache reports."""
+    root = copy_sample(tmp_path)
+    plugin, rebuild = _serve_session(root, monkeypatch, disk_cache=True)
+    rebuild()
+    shards = sorted((root / ".pmkb_cache").glob("v2/*/*.json"))
+    assert shards
+    written = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in shards}
+    md = next((root / "postmortems").rglob("INC-2025-004-*.md"))
+    md.write_text(md.read_text().replace("## Root Cause\n", "## Root Cause\n\nIt was human error.\n", 1))
+    rebuild()
+    assert any(d.rule == "blame-human-error" for d in plugin.result.diagnostics)
+    assert {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in shards} == written
+
+    def check(*args: str) -> dict:
+        proc = subprocess.run([sys.executable, "-m", "pmkb", "check", "--format", "json", *args], cwd=root,
+                              capture_output=True, text=True, env={**ENV, "NO_COLOR": "1"}, timeout=120)
+        assert proc.returncode in (0, 1), proc.stderr
+        return json.loads(proc.stdout)
+
+    assert check() == check("--no-cache")
+    assert any(d["rule"] == "blame-human-error" for d in check()["diagnostics"])
+
+
+def test_serve_rebuild_follows_an_edited_exclude(tmp_path, monkeypatch):
+    """What a file is (a postmortem or not, and its path below the postmortems folder) is kept
+    across serve rebuilds, and forgotten when the options that decide it change."""
+    root = copy_sample(tmp_path)
+    plugin, rebuild = _serve_session(root, monkeypatch)
+    rebuild()
+    assert any(pm.id == "INC-2025-004" for pm in plugin.by_src.values())
+
+    def set_exclude(patterns: list[str]) -> None:
+        cfg = yaml.safe_load((root / "mkdocs.yml").read_text())
+        for p in cfg["plugins"]:
+            if isinstance(p, dict) and "pmkb" in p:
+                p["pmkb"]["exclude"] = patterns
+        (root / "mkdocs.yml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+
+    set_exclude(["INC-2025-004-*"])
+    files = rebuild()
+    assert not any(pm.id == "INC-2025-004" for pm in plugin.by_src.values())
+    assert "INC-2025-004" not in plugin.site.unstash(files.get_file_from_path("incidents/index.md").content_string)
+    set_exclude([])
+    files = rebuild()
+    assert any(pm.id == "INC-2025-004" for pm in plugin.by_src.values())
+    assert "INC-2025-004" in plugin.site.unstash(files.get_file_from_path("incidents/index.md").content_string)

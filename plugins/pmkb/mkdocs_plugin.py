@@ -9,6 +9,7 @@ through the generated index pages.
 
 from __future__ import annotations
 
+import logging
 import posixpath
 from datetime import date
 from importlib import resources
@@ -88,6 +89,10 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         self.metas: dict[str, tuple[dict, dict]] = {}  # src -> (front matter the check read, page.meta made of it)
         self.unstashed: dict[str, tuple[str, str]] = {}  # src -> (page.content in, with stashed HTML back)
         self.serving = False
+        self.disk_folder: Path | None = None  # the results cache a serve session has filled
+        self.files_memo: tuple[tuple, dict] = ((), {})  # (settings, src -> (src_dir, rel or None, Path))
+        self.doc_pages: list[File] = []  # the pages on_files was given
+        self.all_found: list[tuple[Path, str, File]] = []  # the postmortems among them
 
     # Defining on_startup keeps this instance (and its parse cache) across `mkdocs serve` rebuilds.
     def on_startup(self, *, command, dirty) -> None:
@@ -116,24 +121,38 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
     def _postmortem_files(self, files: Files) -> list[tuple[Path, str, File]]:
         cfg = self.core
         prefix = cfg.postmortems_dir.strip("/")
+        settings = (prefix, tuple(cfg.exclude))
+        if self.files_memo[0] != settings:
+            self.files_memo = (settings, {})
+        memo = self.files_memo[1]  # what a file is, kept across serve rebuilds
         out = []
-        for f in files.documentation_pages():
-            if f.generated_by or not f.abs_src_path:
+        self.doc_pages = files.documentation_pages()
+        for f in self.doc_pages:
+            if f.generated_by:
                 continue
-            src = f.src_uri
-            if prefix:
-                if not src.startswith(prefix + "/"):
-                    continue
-                rel = src[len(prefix) + 1:]
-            else:
-                rel = src
-            name = rel.rsplit("/", 1)[-1].lower()
-            if not name.endswith(MARKDOWN_SUFFIXES) or name in ("index.md", "readme.md"):
-                continue
-            if is_excluded(rel, cfg.exclude):
-                continue
-            out.append((Path(f.abs_src_path), rel, f))
+            hit = memo.get(f.src_uri)
+            if hit is None or hit[0] != f.src_dir:  # abs_src_path is src_dir joined with src_uri
+                path = f.abs_src_path
+                rel = self._postmortem_rel(f.src_uri, prefix) if path else None
+                hit = memo[f.src_uri] = (f.src_dir, rel, Path(path) if rel is not None else None)
+            if hit[1] is not None:
+                out.append((hit[2], hit[1], f))
         return out
+
+    def _postmortem_rel(self, src: str, prefix: str) -> str | None:
+        """A page's path below the postmortems folder if it is a postmortem, else None."""
+        if prefix:
+            if not src.startswith(prefix + "/"):
+                return None
+            rel = src[len(prefix) + 1:]
+        else:
+            rel = src
+        name = rel.rsplit("/", 1)[-1].lower()
+        if not name.endswith(MARKDOWN_SUFFIXES) or name in ("index.md", "readme.md"):
+            return None
+        if is_excluded(rel, self.core.exclude):
+            return None
+        return rel
 
     @event_priority(50)  # before other plugins (tags, blog) look at the files
     def on_files(self, files: Files, *, config) -> Files:
@@ -143,13 +162,25 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
             return self._generate(files, config)
 
     def _generate(self, files: Files, config) -> Files:
-        found = self._postmortem_files(files)
+        found = self.all_found = self._postmortem_files(files)
+        disk = ResultCache.for_config(self.core)
+        if self.serving and disk is not None:
+            # Under serve the check's memory answers a rebuild; the results cache on disk was
+            # filled by the session's first build with this configuration, and is not written for
+            # every edit (a later run re-checks the files edited meanwhile).
+            if disk.folder == self.disk_folder:
+                disk = None
+            else:
+                self.disk_folder = disk.folder
         self.result = run_check(self.core, [(p, rel) for p, rel, _ in found], display=RelativeTo(self.core.root),
-                                cache=self.cache, disk=ResultCache.for_config(self.core))
+                                cache=self.cache, disk=disk)
         notices = 0
+        levels = {"error": log.error, "warning": log.warning}
+        debug = log.isEnabledFor(logging.DEBUG)
         for d in self.result.diagnostics:
-            msg = f"{d.path}:{d.span.line}:{d.span.column}: {d.rule} [{d.code}] {d.message}"
-            {"error": log.error, "warning": log.warning}.get(d.severity, log.debug)(msg)
+            level = levels.get(d.severity)
+            if level is not None or debug:
+                (level or log.debug)(f"{d.path}:{d.span.line}:{d.span.column}: {d.rule} [{d.code}] {d.message}")
             notices += d.severity == "notice"
         if notices:  # one line, not one per overdue item: `mkdocs build -v` or `pmkb check` lists them
             log.info(f"{notices} notice{'s' * (notices != 1)} (overdue action items and the like); "
@@ -170,11 +201,12 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         self.by_src = {}
         full_nav = self.config.nav == "full"
         kept = []
+        includes = self.site.includes
         for item in found:
             _, rel, f = item
             pm = by_rel.get(rel)
             # a postmortem outside this edition leaves no trace: no page, no search entry, no sitemap line
-            if pm is None or (pm.fatal and edition == "public") or (not pm.fatal and not self.site.includes(pm)):
+            if pm is None or (pm.fatal and edition == "public") or (not pm.fatal and not includes(pm)):
                 files.remove(f)
                 continue
             kept.append(item)
@@ -201,7 +233,7 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         for name in ASSETS:
             data = (resources.files("pmkb") / "assets" / name).read_bytes()
             files.append(File.generated(config, f"assets/pmkb/{name}", content=data))
-        self._set_nav(config, files, found)
+        self._set_nav(config, files)
         if self.serving:
             self.previous = self.site
         return files
@@ -220,6 +252,9 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         """A postmortem whose front matter could not be read (binary, too large, hostile YAML)
         never reaches MkDocs: a generated page says what is wrong instead."""
         fatal = {pm.rel_path: pm for pm in self.result.kb.postmortems if pm.fatal}
+        if not fatal:
+            return
+        by_path = self.result.by_path()
         for _, rel, f in found:
             pm = fatal.get(rel)
             if pm is None:
@@ -228,7 +263,7 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
             md = self.site.broken_page(pm)
             files.append(File.generated(config, f.src_uri, content=md, inclusion=InclusionLevel.NOT_IN_NAV))
 
-    def _set_nav(self, config, files: Files, found) -> None:
+    def _set_nav(self, config, files: Files) -> None:
         mode = self.config.nav
         if mode == "none":
             return
@@ -247,9 +282,10 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
                 config.nav = list(self.user_nav) + [entry]
             return
         generated = {p.src for p in self.nav_pages} | {f"assets/pmkb/{n}" for n in ASSETS}
-        postmortems = {f.src_uri for _, _, f in found}
+        # the pages as on_files found them (what it removed since are postmortems too)
+        postmortems = {f.src_uri for _, _, f in self.all_found}
         others = sorted(
-            f.src_uri for f in files.documentation_pages()
+            f.src_uri for f in self.doc_pages
             if f.src_uri not in generated and f.src_uri not in postmortems and f.src_uri != home
             and f.inclusion.is_in_nav() and not f.generated_by
         )

@@ -90,11 +90,18 @@ def _fields(row: dict) -> tuple:
     return tuple(tuple(v) if isinstance(v, list) else v for v in row.values())
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class _Row(ActionRow):
-    """An action row with its key: its fields as `SiteBuilder.action_row` makes them (_src_link)."""
+    """An action row with its key: its fields as `SiteBuilder.action_row` makes them (_src_link).
+    Rows with equal keys are equal, so a page's key can hold its rows themselves."""
 
-    key: tuple = field(default=(), compare=False, repr=False)
+    key: tuple = field(default=(), repr=False)
+
+    def __eq__(self, other) -> bool:
+        return self is other or (isinstance(other, _Row) and self.key == other.key)
+
+    def __hash__(self) -> int:
+        return hash(self.key)
 
 
 @dataclass
@@ -122,19 +129,21 @@ class _Derived:
     """What a build makes from one postmortem, kept by its token (see SiteBuilder.__init__): a
     `mkdocs serve` rebuild reuses it for every postmortem whose token is unchanged."""
 
-    __slots__ = ("token", "rows", "open", "overdue", "done", "open_items", "overdue_items", "csv", "json",
-                 "metrics", "recurrence", "ref")
+    __slots__ = ("token", "rows", "open", "overdue", "done", "open_items", "overdue_items", "action_key", "csv", "json",
+                 "metrics", "recurrence", "ref", "groups")
 
     def __init__(self, token: tuple):
         self.token = token
         self.rows: list[_Row] | None = None  # its action rows, and of them those the rollups select
         self.open = self.overdue = self.done = None
         self.open_items = self.overdue_items = 0
+        self.action_key: tuple | None = None  # its rows and services, all the rollups read of it
         self.csv: str | None = None  # its lines of action-items.csv
-        self.json: tuple | None = None  # (key, its record in postmortems.json)
+        self.json: str | None = None  # its record in postmortems.json (URLs are a function of its path)
         self.metrics: tuple | None = None  # the fields the metrics page reads
         self.recurrence: tuple | None = None  # the fields possible_recurrences reads
         self.ref: tuple | None = None  # what a problem or a recurrence shows of it (see SiteBuilder._ref_key)
+        self.groups: tuple | None = None  # the fields _groups reads
 
 
 class SiteBuilder:
@@ -168,7 +177,7 @@ class SiteBuilder:
         self._diagnostics_by_path: dict[str, list] | None = None  # for broken pages, made on first use
         self.edition = chosen_edition(cfg, edition)
         self.public = self.edition == "public"
-        self.people = people_index(self.kb.valid, cfg.people)
+        self.people = self._people_index(previous)
         chosen = apply_edition(self.kb.valid, self.edition, self.people)
         self.pms = sorted(chosen, key=lambda p: (p.date or date.min, p.id or ""), reverse=True)
         self.by_id = {pm.id: pm for pm in self.pms if pm.id}
@@ -215,13 +224,14 @@ class SiteBuilder:
         for d in result.diagnostics:
             if d.severity == "error" and not self.public:  # messages can quote names
                 self.errors[d.path].append(d)
+        self._id_order: list[Postmortem] | None = None
+        self._previous_group_names = carry._group_names if carry else None
         self.groups = self._groups()
         self._srcs = {kind: {g.key: g.src for g in gs} for kind, gs in self.groups.items()}
         # what a header shows of its postmortem's errors
         self._error_keys = {path: tuple([(d.span.line, d.rule, d.message) for d in ds]) for path, ds in self.errors.items()}
         self._changes = self._changes_since(carry, changed, previous_tokens.keys() - self._tokens.keys()) if carry else None
         self._problem_changed: dict[str, bool] = {}
-        self._id_order: list[Postmortem] | None = None
         self._header_lookups: dict | None = None
         # A row's key: every value it shows and where it links (see _src_link), made again only
         # when its postmortem's token or the pages of its services changed.
@@ -237,6 +247,23 @@ class SiteBuilder:
                 old = (token, srcs, _fields(self.row(pm, _src_link)))
             self._row_keys[pm.path] = old
             self._pm_keys[pm.path] = old[2]
+
+    def _people_index(self, previous: SiteBuilder | None):
+        """people_index(kb.valid, cfg.people), each postmortem's people kept while it is the same
+        object (the check's memory under serve), the index itself while the names are the same."""
+        known = previous._people_of if previous is not None else {}
+        self._people_of: dict[str, tuple[Postmortem, frozenset[str]]] = {}
+        names: set[str] = set()
+        for pm in self.kb.valid:
+            hit = known.get(pm.path)
+            if hit is None or hit[0] is not pm:
+                hit = (pm, frozenset(pm.people))
+            self._people_of[pm.path] = hit
+            names |= hit[1]
+        index = people_index([], [*self.cfg.people, *names])
+        if previous is not None and previous.people.names == index.names:
+            return previous.people  # with whatever it built on first use
+        return index
 
     # ---- stashed HTML ------------------------------------------------------------
     def _stash(self, html, search: str = "") -> str:
@@ -363,26 +390,33 @@ class SiteBuilder:
                 g = out[kind][key] = Group(kind, key, label, self.path(folder, f"{s}.md"))
             return g
 
-        for name in self.cfg.severity_names():
-            group("severity", name, name, "severities")
-        for pm in sorted(self.pms, key=lambda p: p.id or ""):
-            if pm.severity:
-                group("severity", pm.severity, pm.severity, "severities")
-            for s in sorted(pm.services):
-                group("service", s, s, "services")
-            for t in sorted(pm.tags):
-                group("tag", t, t, "tags")
-            if pm.date:
-                group("year", str(pm.date.year), str(pm.date.year), "years")
+        # Groups in the order their keys first appear, postmortems by ID (a key that slugs like
+        # an earlier one gets "-x"): configured severities first, a postmortem's services and tags
+        # in sorted order. Slugs are per kind, so each kind is taken on its own. Under serve the
+        # order is the last build's while every postmortem's fields for it are.
+        fields = [self._group_fields(pm) for pm in self._by_id()]
+        known = self._previous_group_names
+        if known is not None and known[0] == fields:
+            names = known[1]
+        else:
+            names = {"severity": (*self.cfg.severity_names(), *dict.fromkeys(f[0] for f in fields if f[0])),
+                     "service": tuple(dict.fromkeys(s for f in fields for s in f[1])),
+                     "tag": tuple(dict.fromkeys(t for f in fields for t in f[2])),
+                     "year": tuple(dict.fromkeys(f[3] for f in fields if f[3]))}
+        self._group_names = (fields, names)
+        for kind, folder in (("severity", "severities"), ("service", "services"), ("tag", "tags"), ("year", "years")):
+            for name in names[kind]:
+                group(kind, name, name, folder)
+        severities, services, tags, years = out["severity"], out["service"], out["tag"], out["year"]
         for pm in self.pms:  # newest first inside every group
             if pm.severity:
-                out["severity"][pm.severity].postmortems.append(pm)
+                severities[pm.severity].postmortems.append(pm)
             for s in pm.services:
-                out["service"][s].postmortems.append(pm)
+                services[s].postmortems.append(pm)
             for t in pm.tags:
-                out["tag"][t].postmortems.append(pm)
+                tags[t].postmortems.append(pm)
             if pm.date:
-                out["year"][str(pm.date.year)].postmortems.append(pm)
+                years[str(pm.date.year)].postmortems.append(pm)
         order = {
             "severity": list(out["severity"].values()),
             "service": sorted(out["service"].values(), key=lambda g: g.key.lower()),
@@ -390,6 +424,14 @@ class SiteBuilder:
             "year": sorted(out["year"].values(), key=lambda g: g.key, reverse=True),
         }
         return order
+
+    def _group_fields(self, pm: Postmortem) -> tuple:
+        """What _groups reads of a postmortem to know which groups there are, in what order."""
+        d = self._of(pm)
+        if d.groups is None:
+            d.groups = (pm.severity, tuple(sorted(pm.services)), tuple(sorted(pm.tags)),
+                        str(pm.date.year) if pm.date else None)
+        return d.groups
 
     def group_src(self, kind: str, key: str) -> str | None:
         if self._group_srcs is None:
@@ -438,6 +480,7 @@ class SiteBuilder:
             d.open = select(rows, status=("open", "in-progress"))
             d.overdue = select(rows, overdue=True)
             d.done = select(rows, status=("done",))
+            d.action_key = (rows, tuple(pm.services))
             d.open_items = sum(1 for a in pm.action_items if not a.is_closed())
             d.overdue_items = sum(1 for a in pm.action_items if a.is_overdue(self.as_of))
             d.rows = rows
@@ -583,6 +626,11 @@ class SiteBuilder:
 
     def _action_pages(self) -> list[Page]:
         ds = [self._actions_of(pm) for pm in self._by_id()]  # `action_rows` order, `select`ed per postmortem
+        # Every rollup is made of the rows (compared by what they show) and the services they are
+        # grouped by: while those are the last build's, so are the pages (a title edit, prose).
+        return self._memoised(("action pages",), lambda: [d.action_key for d in ds], lambda: self._make_action_pages(ds))
+
+    def _make_action_pages(self, ds: list[_Derived]) -> list[Page]:
         open_rows = [r for d in ds for r in d.open]
         overdue = sorted([r for d in ds for r in d.overdue], key=lambda r: (r.item.due, r.postmortem.id or ""))
         done = sorted([r for d in ds for r in d.done], key=lambda r: (r.item.due or date.min, r.postmortem.id or ""),
@@ -656,7 +704,7 @@ class SiteBuilder:
 
             out.append(self._memoised(
                 ("actions", src), lambda: (first_src, title, subtitle, group_by, n, len(page_srcs),
-                                           tuple((label, tuple([r.key for r in grs])) for label, grs in chunk)), make))
+                                           tuple([(label, tuple(grs)) for label, grs in chunk])), make))
         return out
 
     # ---- metrics -------------------------------------------------------------------
@@ -749,29 +797,23 @@ class SiteBuilder:
             srcs[name] = self.path("problems", f"{s}.md")
         recs = self._recurrences()
         ref = self._ref_key
-        refs = {pm.path: ref(pm) for pms in groups.values() for pm in pms}
-        refs.update((path, ref(self._pm_by_path(path))) for _, a, b, _, _ in recs for path in (a, b) if path not in refs)
-        members = {name: tuple([refs[pm.path] for pm in pms]) for name, pms in groups.items()}
+        members = {name: tuple([ref(pm) for pm in pms]) for name, pms in groups.items()}
+        rows = self._recurrence_rows(recs, src)
 
         def make() -> Page:
             link = self.linker(src)
-            by_path = self._pm_by_path
             md = self.env.get_template("problems.md.j2").render(
                 window=int(self.cfg.options.get("recurrence_window_days") or 90),
                 problems=[{"name": n, "href": link(srcs[n]), "count": len(v),
                            "first": v[0].date.isoformat() if v[0].date else "", "last": v[-1].date.isoformat() if v[-1].date else "",
                            "services": sorted({s for pm in v for s in pm.services})} for n, v in groups.items()],
-                recurrences=[self._rendered_row("_macros.j2", "recurrence_row", (service, refs[a], refs[b], tags, days),
-                                                link, lambda lk: self._recurrence_row(by_path(a), by_path(b), service, tags,
-                                                                                      days, lk))
-                             for service, a, b, tags, days in recs],
+                recurrences=rows,
             )
             return Page(src, "Recurring problems", md, in_nav=True)
 
         pages = [self._memoised(
             ("problems", src),
-            lambda: (tuple((n, srcs[n], members[n]) for n in groups),
-                     tuple([(s, refs[a], refs[b], t, n) for s, a, b, t, n in recs])), make)]
+            lambda: (tuple((n, srcs[n], members[n]) for n in groups), rows), make)]
         for name, pms in groups.items():
             def make_problem() -> Page:
                 plink = self.linker(srcs[name])
@@ -784,7 +826,7 @@ class SiteBuilder:
                             self.env.get_template("problem.md.j2").render(name=name, incidents=incidents))
 
             pages.append(self._memoised(("problem", srcs[name]), lambda: (name, tuple(
-                [(refs[pm.path], tuple([r.key for r in self._actions_of(pm).rows])) for pm in pms])), make_problem))
+                [(ref(pm), tuple(self._actions_of(pm).rows)) for pm in pms])), make_problem))
         return pages
 
     def _ref_key(self, pm: Postmortem) -> tuple:
@@ -796,6 +838,51 @@ class SiteBuilder:
 
     def _pm_by_path(self, path: str) -> Postmortem:
         return self._by_path[path]
+
+    def _recurrence_rows(self, recs: list[tuple], src: str) -> list[Markup]:
+        """The rendered rows of the possible-recurrences table on `src`. A row shows its two
+        postmortems' ref keys, the service, shared tags and days: under serve a row of the last
+        build is kept while those are equal, and while the recurrences themselves are the last
+        build's (the same list), only the rows of postmortems changed since are looked at."""
+        link = self.linker(src)
+        ref, by_path = self._ref_key, self._by_path
+
+        def render(rec: tuple) -> tuple:
+            service, a, b, tags, days = rec
+            ra, rb = ref(by_path[a]), ref(by_path[b])
+            html = self._rendered_row("_macros.j2", "recurrence_row", (service, ra, rb, tags, days), link,
+                                      lambda lk: self._recurrence_row(by_path[a], by_path[b], service, tags, days, lk))
+            return ra, rb, html
+
+        previous = self._previous_memo.get(("recurrence rows", src)) if self.memo else None
+        if previous is not None and previous[0] is recs and self._changes is not None:
+            _, rows, made, index = previous
+            touched = sorted({i for p in self._changes.paths for i in index.get(p, ())})
+            if touched:
+                rows, made = list(rows), list(made)
+                for i in touched:
+                    made[i] = render(recs[i])
+                    rows[i] = made[i][2]
+        else:
+            known: dict[tuple, tuple] = {}
+            if previous is not None:  # by pair, for rows whose postmortems and numbers are unchanged
+                known = {(r[0], r[1], r[2]): (m, r) for r, m in zip(previous[0], previous[2])}
+            made = []
+            for rec in recs:
+                hit = known.get(rec[:3])
+                if hit is not None and hit[1] == rec and hit[0][0] == ref(by_path[rec[1]]) \
+                        and hit[0][1] == ref(by_path[rec[2]]):
+                    made.append(hit[0])
+                else:
+                    made.append(render(rec))
+            rows = [m[2] for m in made]
+            index: dict[str, list[int]] = defaultdict(list)
+            for i, (_, a, b, _, _) in enumerate(recs):
+                index[a].append(i)
+                index[b].append(i)
+        if self.memo:
+            self._memo[("recurrence rows", src)] = (recs, rows, made, index)
+        return rows
 
     def _recurrence_row(self, first: Postmortem, second: Postmortem, service: str, tags: tuple, days: float,
                         link) -> dict:
@@ -814,13 +901,6 @@ class SiteBuilder:
         text = public_body(markdown, self.people) if self.public else strip_marked(markdown, self.edition)
         return redact_ids(text, self.excluded_ids)
 
-    def _record_json(self, key: tuple, make) -> str:
-        """A postmortem's record in postmortems.json, kept by token (key: path, content, URL)."""
-        d = self._of_path(key[0])
-        if d.json is None or d.json[0] != key:
-            d.json = (key, make())
-        return d.json[1]
-
     def exports(self) -> dict[str, str]:
         site_url = lambda pm: self.url(self.pm_src(pm))  # noqa: E731 - site-relative URL
         header = csv_text([])
@@ -830,11 +910,26 @@ class SiteBuilder:
             if d.csv is None:
                 d.csv = csv_text(d.rows)[len(header):]  # the same lines as in one `csv_text` of every row
             lines.append(d.csv)
-        return {
-            self.path("pmkb", "postmortems.json"): postmortems_json(self.pms, self.cfg, self.as_of, site_url,
-                                                                    self._record_json),
-            self.path("pmkb", "action-items.csv"): header + "".join(lines),
-        }
+        if self.memo:
+            text = self._postmortems_json(site_url)
+        else:
+            text = postmortems_json(self.pms, self.cfg, self.as_of, site_url)
+        return {self.path("pmkb", "postmortems.json"): text, self.path("pmkb", "action-items.csv"): header + "".join(lines)}
+
+    def _postmortems_json(self, site_url) -> str:
+        """postmortems_json(self.pms, ...), each record kept by token: postmortems_json makes the
+        envelope (of no postmortem) and each record (of one), and orders them by ID as _by_id does."""
+        head, empty, tail = postmortems_json([], self.cfg, self.as_of, site_url).rpartition("[]")
+        if not empty:  # an envelope this does not know: all at once
+            return postmortems_json(self.pms, self.cfg, self.as_of, site_url)
+        parts = []
+        for pm in self._by_id():
+            d = self._of(pm)
+            if d.json is None:
+                one = postmortems_json([pm], self.cfg, self.as_of, site_url)
+                d.json = one[len(head) + 1:len(one) - len(tail) - 1]
+            parts.append(d.json)
+        return f"{head}[{','.join(parts)}]{tail}"
 
     # ---- the postmortem page ------------------------------------------------------
     def postmortem_header(self, pm: Postmortem) -> str:
@@ -932,10 +1027,12 @@ class SiteBuilder:
         ch = self._changes
         if ch is None:
             return False
-        v = self.view(pm)
-        ids = ch.ids
-        if pm.path in ch.paths or v.path in ch.paths or v.path in ch.errors or pm.id in ids:
-            return False  # itself, the postmortem its ID names, or its errors
+        ids, paths = ch.ids, ch.paths
+        if pm.path in paths or pm.id in ids:
+            return False  # itself, or which postmortem its ID names (its view, see `view`)
+        v = self.by_id.get(pm.id, pm) if pm.id else pm  # self.view(pm)
+        if v.path in paths or v.path in ch.errors:
+            return False  # its view, or its errors
         if v.related and not ids.isdisjoint(v.related):
             return False  # a postmortem its related name, or which one an ID names
         if v.id is not None and (v.id in ch.targets or not ids.isdisjoint(self.backlinks.get(v.id, ()))):
