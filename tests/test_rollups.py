@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from sitetools import ENV, build, copy_sample, sample_postmortems, site_postmortems
+from pmkb.core.cache import FORMAT
 
 AS_OF = date(2025, 6, 30)
 
@@ -568,7 +569,7 @@ def test_serve_fills_the_results_cache_once_and_a_later_check_is_still_right(tmp
     root = copy_sample(tmp_path)
     plugin, rebuild = _serve_session(root, monkeypatch, disk_cache=True)
     rebuild()
-    shards = sorted((root / ".pmkb_cache").glob("v2/*/*.json"))
+    shards = sorted((root / ".pmkb_cache").glob(f"v{FORMAT}/*/*.json"))
     assert shards
     written = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in shards}
     md = next((root / "postmortems").rglob("INC-2025-004-*.md"))
