@@ -78,7 +78,7 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         self.result: CheckResult | None = None
         self.site: SiteBuilder | None = None
         self.by_src: dict = {}
-        self.meta_from_check: dict[str, dict] = {}  # src -> page meta, from on_page_read_source to _page_meta
+        self.meta_from_check: dict[str, dict | tuple] = {}  # src -> page meta (or self.metas' entry), for _page_meta
         # what one build leaves for the next under `mkdocs serve` (see _remember)
         self.memo_key: tuple | None = None
         self.previous: SiteBuilder | None = None  # the last build's, for its rendered rows and templates
@@ -299,13 +299,19 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         front-matter form) falls back to MkDocs' own reading."""
         src = page.file.src_uri
         pm = self.by_src.get(src)
-        meta = pm.meta.value() if pm is not None and pm.meta is not None else None
-        if meta is None:
+        if pm is None or pm.meta is None:
             return None
-        known = self.sources.get(src)
-        if known is not None and known[0] == pm.content_hash:
+        known = self.metas.get(src)
+        if known is not None and known[0] is pm.meta:  # the same parse: _page_meta reuses its page meta
+            meta = known
+        else:
+            meta = pm.meta.value()
+            if meta is None:
+                return None
+        source = self.sources.get(src)
+        if source is not None and source[0] == pm.content_hash:
             self.meta_from_check[src] = meta
-            return known[1]
+            return source[1]
         data = self.cache.bytes_of(pm)
         text = decode(data) if data is not None else None
         m = YAML_RE.match(text) if text is not None else None
@@ -328,9 +334,8 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         meta = self.meta_from_check.pop(src, None)
         from_check = meta is not None
         if from_check:
-            known = self.metas.get(src)
-            if known is not None and known[0] is pm.meta:  # the same parse: the same page meta
-                page.meta = meta = dict(known[1])
+            if type(meta) is tuple:  # on_page_read_source found the same parse as last build's
+                page.meta = meta = dict(meta[1])
                 for key in _TITLE_LISTS:  # lists of their own, as made below
                     if isinstance(meta.get(key), list):
                         meta[key] = list(meta[key])
