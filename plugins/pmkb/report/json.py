@@ -21,8 +21,9 @@ def diagnostic_dict(d) -> dict:
 
 
 def render_json(result, **_) -> str:
-    return json.dumps(
-        {"files_checked": result.files_checked, "diagnostics": [diagnostic_dict(d) for d in result.diagnostics]},
-        indent=2,
-        ensure_ascii=False,
-    )
+    """One diagnostic a line: readable, greppable, and written by json's C encoder (an
+    indented dump goes through its pure-Python one, 0.25 s for 18,000 diagnostics)."""
+    dump = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
+    rows = ",\n".join("    " + dump(diagnostic_dict(d)) for d in result.diagnostics)
+    return (f'{{\n  "files_checked": {result.files_checked},\n  "diagnostics": '
+            + (f"[\n{rows}\n  ]\n}}" if rows else "[]\n}"))
