@@ -19,6 +19,7 @@ from .editions import check_public
 from .config import Config
 from .findings import Findings
 from .model import Diagnostic, Postmortem
+from .parallel import map_chunks
 from .parse import content_hash, read_postmortem
 from .rules.actions import check_actions
 from .rules.knowledge_base import check_knowledge_base
@@ -389,12 +390,8 @@ def _per_file(cfg, files, display, cache, workers, disk):
 
 
 def _parallel(cfg, items, display, n):
-    import multiprocessing
+    # small chunks, so that whoever finishes last waits for little more than one of them
+    size = max(8, len(items) // (n * 32))
+    chunks = [(cfg, items[i:i + size], display) for i in range(0, len(items), size)]
+    return [r for part in map_chunks(_work, chunks, n) for r in part]
 
-    size = max(16, len(items) // (n * 8))
-    chunks = [items[i:i + size] for i in range(0, len(items), size)]
-    methods = multiprocessing.get_all_start_methods()
-    ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-    with ctx.Pool(n) as pool:
-        parts = pool.map(_work, [(cfg, c, display) for c in chunks], chunksize=1)
-    return [r for part in parts for r in part]

@@ -1,0 +1,79 @@
+"""Checks spread over processes give what one process gives: core.parallel on its own, and
+the real CLI on a knowledge base large enough to use workers."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pmkb.core.parallel import map_chunks
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+from generate import generate, write_config  # noqa: E402
+
+PARENT = os.getpid()
+
+
+def _square_with_pid(chunk):
+    time.sleep(0.01)  # long enough that a forked child is up before the parent takes every chunk
+    return [(x * x, os.getpid()) for x in chunk]
+
+
+def _die_in_child(chunk):
+    if os.getpid() != PARENT:
+        os._exit(3)  # a worker killed mid-run (out of memory, a signal)
+    return [x + 1 for x in chunk]
+
+
+def test_results_come_back_in_order_and_the_parent_takes_chunks_too():
+    chunks = [list(range(i, i + 5)) for i in range(0, 200, 5)]
+    parts = map_chunks(_square_with_pid, chunks, 2)
+    assert [v for part in parts for v, _ in part] == [x * x for x in range(200)]
+    pids = {pid for part in parts for _, pid in part}
+    assert PARENT in pids and len(pids) == 2
+
+
+def test_chunks_of_a_worker_that_died_are_done_by_the_parent():
+    chunks = [[i, i + 1] for i in range(0, 40, 2)]
+    assert map_chunks(_die_in_child, chunks, 3) == [[x + 1 for x in c] for c in chunks]
+
+
+@pytest.mark.parametrize("n", [0, 1])
+def test_one_process_needs_no_fork(n):
+    chunks = [[1, 2], [3]]
+    assert [[v for v, _ in part] for part in map_chunks(_square_with_pid, chunks, n)] == [[1, 4], [9]]
+    assert {pid for part in map_chunks(_square_with_pid, chunks, n) for _, pid in part} == {PARENT}
+
+
+def test_check_with_workers_reports_what_one_process_reports(tmp_path):
+    """250 postmortems (workers start at 200), with a duplicate ID and an unreadable file, so
+    the knowledge-base stage sees results that crossed a process boundary."""
+    generate(tmp_path, 250)
+    write_config(tmp_path)
+    files = sorted((tmp_path / "docs").rglob("*.md"))
+    dup = files[10].read_text(encoding="utf-8")
+    (tmp_path / "docs" / files[10].relative_to(tmp_path / "docs").parent / "copy-of-an-id.md").write_text(
+        dup, encoding="utf-8")
+    files[20].write_text("---\ntitle: [unclosed\n---\n# x\n", encoding="utf-8")
+    env = {**os.environ, "NO_COLOR": "1"}
+
+    def check(workers: str) -> dict:
+        proc = subprocess.run([sys.executable, "-m", "pmkb", "check", "--format", "json", "--no-cache",
+                               "--workers", workers], cwd=tmp_path, capture_output=True, text=True, env=env,
+                              timeout=300)
+        assert proc.returncode == 1, proc.stderr
+        assert "Traceback" not in proc.stderr
+        return json.loads(proc.stdout)
+
+    one = check("1")
+    assert one["files_checked"] == 251
+    rules = {d["rule"] for d in one["diagnostics"]}
+    assert {"duplicate-id", "invalid-yaml"} <= rules, rules
+    assert check("2") == one
+    assert check("3") == one
