@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -77,3 +78,78 @@ def test_check_with_workers_reports_what_one_process_reports(tmp_path):
     assert {"duplicate-id", "invalid-yaml"} <= rules, rules
     assert check("2") == one
     assert check("3") == one
+
+
+def _header_for(key):
+    if key == "bad":
+        raise ValueError("a template error")
+    return (f"<h1>{key}</h1>", {"k": key})
+
+
+def test_prefetch_hands_over_in_any_order_and_leaves_failures_to_the_caller():
+    from pmkb.core.parallel import Prefetch
+
+    keys = ["a", "bad", "c", "d"]
+    ahead = Prefetch(keys, _header_for, batch=2)
+    try:
+        assert ahead.take("d") == ("<h1>d</h1>", {"k": "d"})
+        assert ahead.take("bad") is None  # made by the caller, which then sees the error itself
+        assert ahead.take("a") == ("<h1>a</h1>", {"k": "a"})
+        assert ahead.take("a") is None  # handed over once
+        assert ahead.take("not-asked-for") is None
+        assert ahead.handed == 2
+    finally:
+        ahead.close()
+
+
+def _exit_on_second(key):
+    if key == 2:
+        os._exit(9)
+    return key * 10
+
+
+def test_prefetch_whose_child_died_answers_none_without_waiting_forever():
+    from pmkb.core.parallel import Prefetch
+
+    ahead = Prefetch([1, 2, 3], _exit_on_second, batch=1)
+    try:
+        assert ahead.take(1) == 10
+        assert ahead.take(3) is None
+    finally:
+        ahead.close()
+
+
+def _set_workers(root: Path, workers: int) -> None:
+    import yaml
+
+    cfg = yaml.safe_load((root / "mkdocs.yml").read_text())
+    for p in cfg["plugins"]:
+        if isinstance(p, dict) and "pmkb" in p:
+            p["pmkb"]["workers"] = workers
+    (root / "mkdocs.yml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+
+
+def test_headers_rendered_ahead_give_the_site_one_process_gives(tmp_path):
+    """With workers, a forked child renders every postmortem's header while MkDocs renders
+    pages; the site must be byte for byte the one a single process builds."""
+    from sitetools import ENV, copy_sample, site_postmortems
+
+    sites = {}
+    for workers in (1, 2):
+        root = copy_sample(tmp_path / f"w{workers}")
+        _set_workers(root, workers)
+        proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "-v", "-d", "site"], cwd=root,
+                              capture_output=True, text=True, env={**ENV, "PMKB_NO_CACHE": "1"}, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        assert "Traceback" not in proc.stderr
+        ahead = re.search(r"(\d+) of (\d+) postmortem headers rendered ahead", proc.stderr)
+        if workers == 1:
+            assert ahead is None
+        else:
+            assert ahead is not None, proc.stderr[-2000:]
+            assert int(ahead.group(1)) == int(ahead.group(2)) == len(site_postmortems(root))
+        site = root / "site"
+        sites[workers] = {p.relative_to(site).as_posix(): p.read_bytes() for p in site.rglob("*") if p.is_file()}
+    assert sites[1].keys() == sites[2].keys()
+    differ = [k for k in sites[1] if sites[1][k] != sites[2][k]]
+    assert not differ, differ[:10]

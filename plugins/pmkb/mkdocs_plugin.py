@@ -9,6 +9,7 @@ through the generated index pages.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import posixpath
 from datetime import date
@@ -26,10 +27,12 @@ from .core.config import Config, ConfigError
 from .core.editions import EDITIONS, chosen_edition
 from .core.cache import ResultCache, fingerprint
 from .core.gc_pause import paused_gc
-from .core.kb import MARKDOWN_SUFFIXES, CheckResult, ParseCache, RelativeTo, is_excluded
+from .core.kb import MARKDOWN_SUFFIXES, CheckResult, ParseCache, RelativeTo, default_workers, is_excluded
+from .core.parallel import Prefetch
 from .core.parse import content_hash, decode
 from .core.kb import check as run_check
 from .sanitize import clean_html
+from . import site as site_module
 from .site import ASSETS, PROSE_MARK, Page, SiteBuilder, safe_title
 
 log = get_plugin_logger(__name__)
@@ -78,6 +81,7 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         self.result: CheckResult | None = None
         self.site: SiteBuilder | None = None
         self.by_src: dict = {}
+        self.headers_ahead: Prefetch | None = None  # headers a forked child renders while MkDocs renders pages
         self.meta_from_check: dict[str, dict | tuple] = {}  # src -> page meta (or self.metas' entry), for _page_meta
         # what one build leaves for the next under `mkdocs serve` (see _remember)
         self.memo_key: tuple | None = None
@@ -236,7 +240,39 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         self._set_nav(config, files)
         if self.serving:
             self.previous = self.site
+        else:
+            self._render_headers_ahead(files)
         return files
+
+    def _render_headers_ahead(self, files: Files) -> None:
+        """MkDocs renders pages on one core. With more, a forked child renders the postmortems'
+        headers (half of the plugin's work on a page) in the order MkDocs will ask for them."""
+        self._stop_headers_ahead()
+        if default_workers(self.core, len(self.by_src), None) <= 1:
+            return
+        site, by_src = self.site, self.by_src
+        order = [f.src_uri for f in files.documentation_pages() if f.src_uri in by_src]
+
+        def header(src: str):
+            return site.stashing_into(lambda: site.postmortem_header(by_src[src]))
+
+        def own_stash_keys() -> None:  # never a key the parent hands out meanwhile
+            site_module._STASH_IDS = itertools.count(1 << 40)
+
+        self.headers_ahead = Prefetch(order, header, child_setup=own_stash_keys)
+
+    def _stop_headers_ahead(self) -> None:
+        if self.headers_ahead is not None:
+            self.headers_ahead.close()
+            log.debug(f"{self.headers_ahead.handed} of {len(self.by_src)} postmortem headers rendered "
+                      "ahead by a forked process")
+            self.headers_ahead = None
+
+    def on_post_build(self, *, config) -> None:
+        self._stop_headers_ahead()
+
+    def on_build_error(self, *, error) -> None:
+        self._stop_headers_ahead()
 
     def _remember(self, config, edition: str) -> None:
         """Rendered rows, headers and pages are reused across `mkdocs serve` rebuilds only
@@ -363,7 +399,12 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
             return self.site.postmortem_header(pm) + f"\n{PROSE_MARK}\n\n" + self.site.prose(pm, markdown)
 
         if not self.serving:
-            return render()
+            ahead = self.headers_ahead.take(src) if self.headers_ahead is not None else None
+            if ahead is None:
+                return render()
+            header, stashed = ahead
+            self.site.restash(stashed)
+            return header + f"\n{PROSE_MARK}\n\n" + self.site.prose(pm, markdown)
         site = self.site
         known = self.headers.get(src)
         # reused only when made by the previous build, whose builder answers header_unchanged
