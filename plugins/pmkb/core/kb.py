@@ -390,8 +390,9 @@ def _per_file(cfg, files, display, cache, workers, disk):
 
 
 def _parallel(cfg, items, display, n):
-    # small chunks, so that whoever finishes last waits for little more than one of them
-    size = max(8, len(items) // (n * 32))
+    # small chunks (~25 ms, ~150 KB of results): whoever finishes last waits for little more
+    # than one, and a child's results fit its pipe while the parent is busy with its own
+    size = max(8, min(32, len(items) // (n * 8)))
     chunks = [(cfg, items[i:i + size], display) for i in range(0, len(items), size)]
     return [r for part in map_chunks(_work, chunks, n) for r in part]
 
