@@ -129,9 +129,10 @@ def _set_workers(root: Path, workers: int) -> None:
     (root / "mkdocs.yml").write_text(yaml.safe_dump(cfg, sort_keys=False))
 
 
-def test_headers_rendered_ahead_give_the_site_one_process_gives(tmp_path):
-    """With workers, a forked child renders every postmortem's header while MkDocs renders
-    pages; the site must be byte for byte the one a single process builds."""
+def test_headers_and_pages_rendered_ahead_give_the_site_one_process_gives(tmp_path):
+    """With workers, a forked child renders every postmortem's header and the generated table
+    and problem pages while MkDocs renders pages; the site must be byte for byte the one a
+    single process builds."""
     from sitetools import ENV, copy_sample, site_postmortems
 
     sites = {}
@@ -142,12 +143,14 @@ def test_headers_rendered_ahead_give_the_site_one_process_gives(tmp_path):
                               capture_output=True, text=True, env={**ENV, "PMKB_NO_CACHE": "1"}, timeout=300)
         assert proc.returncode == 0, proc.stderr
         assert "Traceback" not in proc.stderr
-        ahead = re.search(r"(\d+) of (\d+) postmortem headers rendered ahead", proc.stderr)
+        ahead = re.search(r"rendered ahead by a forked process: (\d+) of (\d+) postmortem headers, "
+                          r"(\d+) of (\d+) generated pages", proc.stderr)
         if workers == 1:
             assert ahead is None
         else:
             assert ahead is not None, proc.stderr[-2000:]
             assert int(ahead.group(1)) == int(ahead.group(2)) == len(site_postmortems(root))
+            assert int(ahead.group(3)) == int(ahead.group(4)) > 10  # tables, action rollups, problems
         site = root / "site"
         sites[workers] = {p.relative_to(site).as_posix(): p.read_bytes() for p in site.rglob("*") if p.is_file()}
     assert sites[1].keys() == sites[2].keys()

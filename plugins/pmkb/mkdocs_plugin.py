@@ -9,6 +9,7 @@ through the generated index pages.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import posixpath
@@ -72,6 +73,24 @@ class PmkbConfig(base.Config):
     customers = c.ListOfItems(c.Type(str), default=[])
 
 
+class _RenderedAhead(File):
+    """A generated page whose Markdown a forked child renders while MkDocs works on other
+    pages: MkDocs reads `_content` (content_string, copy_file) only when it gets to the page,
+    and `fetch` then takes it from the child (or renders it here)."""
+
+    fetch = None
+
+    @property
+    def _content(self):
+        if self.fetch is not None:
+            self.__dict__["_pmkb_content"], self.fetch = self.fetch(), None
+        return self.__dict__.get("_pmkb_content")
+
+    @_content.setter
+    def _content(self, value) -> None:
+        self.__dict__["_pmkb_content"], self.fetch = value, None
+
+
 class PmkbPlugin(BasePlugin[PmkbConfig]):
     supports_multiple_instances = False
 
@@ -81,7 +100,8 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         self.result: CheckResult | None = None
         self.site: SiteBuilder | None = None
         self.by_src: dict = {}
-        self.headers_ahead: Prefetch | None = None  # headers a forked child renders while MkDocs renders pages
+        self.ahead: Prefetch | None = None  # headers and pages a forked child renders while MkDocs renders pages
+        self.ahead_taken: dict[str, int] = {}  # how many of each it handed over
         self.meta_from_check: dict[str, dict | tuple] = {}  # src -> page meta (or self.metas' entry), for _page_meta
         # what one build leaves for the next under `mkdocs serve` (see _remember)
         self.memo_key: tuple | None = None
@@ -221,7 +241,11 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         found = kept
 
         self._replace_unreadable(files, found, config)
+        self._stop_ahead()
+        ahead = not self.serving and default_workers(self.core, len(self.by_src), None) > 1
+        self.site.defer = ahead  # table and problem pages rendered by the child (see _render_ahead)
         self.nav_pages: list[Page] = []
+        deferred: dict[str, Page] = {}
         for page in self.site.pages():
             if files.get_file_from_path(page.src) is not None:
                 if page.src != self.site.path("index.md"):
@@ -229,7 +253,11 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
                 continue
             in_nav = page.in_nav and (self.config.nav != "link" or page.src == self.site.path("index.md"))
             inclusion = InclusionLevel.UNDEFINED if in_nav else InclusionLevel.NOT_IN_NAV
-            files.append(File.generated(config, page.src, content=page.markdown, inclusion=inclusion))
+            if ahead and not page.rendered:
+                deferred[page.src] = page
+                files.append(_RenderedAhead.generated(config, page.src, content="", inclusion=inclusion))
+            else:
+                files.append(File.generated(config, page.src, content=page.markdown, inclusion=inclusion))
             if page.in_nav:
                 self.nav_pages.append(page)
         for path, text in self.site.exports().items():
@@ -240,39 +268,55 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         self._set_nav(config, files)
         if self.serving:
             self.previous = self.site
-        else:
-            self._render_headers_ahead(files)
+        elif ahead:
+            self._render_ahead(files, deferred)
         return files
 
-    def _render_headers_ahead(self, files: Files) -> None:
+    def _render_ahead(self, files: Files, deferred: dict[str, Page]) -> None:
         """MkDocs renders pages on one core. With more, a forked child renders the postmortems'
-        headers (half of the plugin's work on a page) in the order MkDocs will ask for them."""
-        self._stop_headers_ahead()
-        if default_workers(self.core, len(self.by_src), None) <= 1:
-            return
+        headers (half of the plugin's work on a page) in the order MkDocs will ask for them,
+        then the generated table and problem pages, whose files read it when MkDocs does."""
         site, by_src = self.site, self.by_src
-        order = [f.src_uri for f in files.documentation_pages() if f.src_uri in by_src]
+        keys = [("header", f.src_uri) for f in files.documentation_pages() if f.src_uri in by_src]
+        keys += [("page", src) for src in deferred]
 
-        def header(src: str):
-            return site.stashing_into(lambda: site.postmortem_header(by_src[src]))
+        def render(key: tuple[str, str]):
+            kind, src = key
+            if kind == "header":
+                return site.stashing_into(lambda: site.postmortem_header(by_src[src]))
+            return site.stashing_into(lambda: deferred[src].markdown)
 
         def own_stash_keys() -> None:  # never a key the parent hands out meanwhile
             site_module._STASH_IDS = itertools.count(1 << 40)
 
-        self.headers_ahead = Prefetch(order, header, child_setup=own_stash_keys)
+        self.ahead = ahead = Prefetch(keys, render, child_setup=own_stash_keys)
+        self.ahead_taken = {"header": 0, "page": 0, "pages": len(deferred)}
+        for f in files:
+            if isinstance(f, _RenderedAhead) and f.src_uri in deferred:
+                f.fetch = functools.partial(self._page_rendered_ahead, ahead, deferred[f.src_uri])
 
-    def _stop_headers_ahead(self) -> None:
-        if self.headers_ahead is not None:
-            self.headers_ahead.close()
-            log.debug(f"{self.headers_ahead.handed} of {len(self.by_src)} postmortem headers rendered "
-                      "ahead by a forked process")
-            self.headers_ahead = None
+    def _page_rendered_ahead(self, ahead: Prefetch, page: Page) -> str:
+        got = ahead.take(("page", page.src))
+        if got is None:  # the child failed on it (or died): rendered here, errors and all
+            return page.markdown
+        markdown, stashed = got
+        self.site.restash(stashed)
+        self.ahead_taken["page"] += 1
+        return markdown
+
+    def _stop_ahead(self) -> None:
+        if self.ahead is not None:
+            self.ahead.close()
+            taken = self.ahead_taken
+            log.debug(f"rendered ahead by a forked process: {taken['header']} of {len(self.by_src)} postmortem "
+                      f"headers, {taken['page']} of {taken['pages']} generated pages")
+            self.ahead = None
 
     def on_post_build(self, *, config) -> None:
-        self._stop_headers_ahead()
+        self._stop_ahead()
 
     def on_build_error(self, *, error) -> None:
-        self._stop_headers_ahead()
+        self._stop_ahead()
 
     def _remember(self, config, edition: str) -> None:
         """Rendered rows, headers and pages are reused across `mkdocs serve` rebuilds only
@@ -399,11 +443,12 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
             return self.site.postmortem_header(pm) + f"\n{PROSE_MARK}\n\n" + self.site.prose(pm, markdown)
 
         if not self.serving:
-            ahead = self.headers_ahead.take(src) if self.headers_ahead is not None else None
+            ahead = self.ahead.take(("header", src)) if self.ahead is not None else None
             if ahead is None:
                 return render()
             header, stashed = ahead
             self.site.restash(stashed)
+            self.ahead_taken["header"] += 1
             return header + f"\n{PROSE_MARK}\n\n" + self.site.prose(pm, markdown)
         site = self.site
         known = self.headers.get(src)

@@ -13,6 +13,7 @@ import itertools
 import posixpath
 import re
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from html import escape as html_escape
 from datetime import date
@@ -63,12 +64,38 @@ def meta_title(text) -> Markup:
     return Markup(yaml_scalar(safe_title(" ".join(str(text).split()))))
 
 
-@dataclass
 class Page:
-    src: str  # path below docs_dir, e.g. "services/checkout.md"
-    title: str
-    markdown: str
-    in_nav: bool = False
+    """A generated page. Its Markdown may be given as a function, called when first read: a
+    build with workers leaves the rendering to a forked child (see SiteBuilder.defer)."""
+
+    __slots__ = ("src", "title", "in_nav", "_markdown")
+
+    def __init__(self, src: str, title: str, markdown: str | Callable[[], str], in_nav: bool = False) -> None:
+        self.src = src  # path below docs_dir, e.g. "services/checkout.md"
+        self.title = title
+        self.in_nav = in_nav
+        self._markdown = markdown
+
+    @property
+    def rendered(self) -> bool:
+        return isinstance(self._markdown, str)
+
+    @property
+    def markdown(self) -> str:
+        if not isinstance(self._markdown, str):
+            self._markdown = self._markdown()
+        return self._markdown
+
+    def __repr__(self) -> str:
+        return f"Page({self.src!r}, {self.title!r}, in_nav={self.in_nav})"
+
+
+def _rendered(value):
+    """`value` with the Markdown of every Page in it rendered (what stashing_into captures)."""
+    for page in value if isinstance(value, list) else (value,):
+        if isinstance(page, Page):
+            page.markdown  # noqa: B018 - rendered now
+    return value
 
 
 @dataclass
@@ -195,6 +222,9 @@ class SiteBuilder:
         self._previous_memo: dict = carry._memo if carry else {}
         self._memo: dict = {}
         self.memo = memo
+        # pages whose Markdown is left to be rendered when first read (the plugin has a forked
+        # child render them meanwhile); never under memo, whose pages are rendered where made
+        self.defer = False
         # Each postmortem's token: its path, content and the `related` links its edition view kept
         # (which depend on which IDs exist). Given kb_key, the view is a function of it, so what is
         # made from a postmortem is kept by token; an unchanged token is the previous build's very
@@ -325,14 +355,14 @@ class SiteBuilder:
         between rebuilds (postmortems by token or by the fields it reads; the builder's settings
         and the date cannot change while a builder is carried over). What it stashed comes back too."""
         if not self.memo:
-            return make()
+            return make() if self.defer else _rendered(make())
         k = key()
         hit = self._previous_memo.get(name)
         if hit is not None and hit[0] == k:
             self.restash(hit[2])
             self._memo[name] = hit
             return hit[1]
-        value, stashed = self.stashing_into(make)
+        value, stashed = self.stashing_into(lambda: _rendered(make()))
         self._memo[name] = (k, value, stashed)
         return value
 
@@ -598,14 +628,16 @@ class SiteBuilder:
         keys = self._pm_keys
         out = []
         for n, (src, chunk) in enumerate(zip(srcs, chunks), start=1):
-            def make() -> Page:
-                link = self.linker(src)
-                md = self.env.get_template("table_page.md.j2").render(
-                    title=title, subtitle=subtitle, kind=kind, rows=[self.row_html(pm, link) for pm in chunk],
-                    total=len(pms), page=n, pages=[(i + 1, link(s)) for i, s in enumerate(srcs)] if len(srcs) > 1 else [],
-                    filters=kind in ("all", "severity", "service", "tag", "year"),
-                )
-                return Page(src, title if n == 1 else f"{title} (page {n})", md, in_nav=in_nav and n == 1)
+            def make(src=src, chunk=chunk, n=n) -> Page:  # bound now: the Markdown may be rendered later
+                def markdown() -> str:
+                    link = self.linker(src)
+                    return self.env.get_template("table_page.md.j2").render(
+                        title=title, subtitle=subtitle, kind=kind, rows=[self.row_html(pm, link) for pm in chunk],
+                        total=len(pms), page=n,
+                        pages=[(i + 1, link(s)) for i, s in enumerate(srcs)] if len(srcs) > 1 else [],
+                        filters=kind in ("all", "severity", "service", "tag", "year"),
+                    )
+                return Page(src, title if n == 1 else f"{title} (page {n})", markdown, in_nav=in_nav and n == 1)
 
             out.append(self._memoised(
                 ("table", src), lambda: (first_src, title, subtitle, kind, in_nav, n, len(srcs), len(pms),
@@ -684,22 +716,23 @@ class SiteBuilder:
         page_srcs = [first_src] + [f"{stem}-page-{n}.md" for n in range(2, len(chunks) + 1)]
         out = []
         for n, (src, chunk) in enumerate(zip(page_srcs, chunks), start=1):
-            def make() -> Page:
-                link = self.linker(src)
-                rendered_groups = []
-                if group_by:
-                    for label, grs in chunk:
-                        over = sum(1 for r in grs if r.overdue)
-                        rendered_groups.append({"label": label, "anchor": slug(label),
-                                                "rows": [self.action_row_html(r, link) for r in grs],
-                                                "summary": f"{len(grs)} open, {over} overdue."})
-                flat = [self.action_row_html(r, link) for _, grs in chunk for r in grs] if not group_by else []
-                md = self.env.get_template("actions_page.md.j2").render(
-                    title=title, subtitle=subtitle, as_of=self.as_of.isoformat(), rows=flat, groups=rendered_groups,
-                    links=[(t, link(srcs[nm])) for nm, t, *_ in specs],
-                    page=n, pages=[(i + 1, link(s)) for i, s in enumerate(page_srcs)] if len(page_srcs) > 1 else [],
-                )
-                return Page(src, title if n == 1 else f"{title} (page {n})", md,
+            def make(src=src, chunk=chunk, n=n) -> Page:  # bound now: the Markdown may be rendered later
+                def markdown() -> str:
+                    link = self.linker(src)
+                    rendered_groups = []
+                    if group_by:
+                        for label, grs in chunk:
+                            over = sum(1 for r in grs if r.overdue)
+                            rendered_groups.append({"label": label, "anchor": slug(label),
+                                                    "rows": [self.action_row_html(r, link) for r in grs],
+                                                    "summary": f"{len(grs)} open, {over} overdue."})
+                    flat = [self.action_row_html(r, link) for _, grs in chunk for r in grs] if not group_by else []
+                    return self.env.get_template("actions_page.md.j2").render(
+                        title=title, subtitle=subtitle, as_of=self.as_of.isoformat(), rows=flat,
+                        groups=rendered_groups, links=[(t, link(srcs[nm])) for nm, t, *_ in specs], page=n,
+                        pages=[(i + 1, link(s)) for i, s in enumerate(page_srcs)] if len(page_srcs) > 1 else [],
+                    )
+                return Page(src, title if n == 1 else f"{title} (page {n})", markdown,
                             in_nav=first_src.endswith("actions/index.md") and n == 1)
 
             out.append(self._memoised(
@@ -815,15 +848,17 @@ class SiteBuilder:
             ("problems", src),
             lambda: (tuple((n, srcs[n], members[n]) for n in groups), rows), make)]
         for name, pms in groups.items():
-            def make_problem() -> Page:
-                plink = self.linker(srcs[name])
-                incidents = [{"id": pm.id, "title": pm.title, "href": plink(self.pm_src(pm)), "anchor": slug(pm.id or ""),
-                              "date": pm.date.isoformat() if pm.date else "", "severity": pm.severity or "",
-                              "services": pm.services,
-                              "rows": [self.action_row_html(r, plink, show_pm=False) for r in self._actions_of(pm).rows]}
-                             for pm in pms]
-                return Page(srcs[name], f"Problem: {name}",
-                            self.env.get_template("problem.md.j2").render(name=name, incidents=incidents))
+            def make_problem(name=name, pms=pms) -> Page:  # bound now: the Markdown may be rendered later
+                def markdown() -> str:
+                    plink = self.linker(srcs[name])
+                    incidents = [{"id": pm.id, "title": pm.title, "href": plink(self.pm_src(pm)),
+                                  "anchor": slug(pm.id or ""), "date": pm.date.isoformat() if pm.date else "",
+                                  "severity": pm.severity or "", "services": pm.services,
+                                  "rows": [self.action_row_html(r, plink, show_pm=False)
+                                           for r in self._actions_of(pm).rows]}
+                                 for pm in pms]
+                    return self.env.get_template("problem.md.j2").render(name=name, incidents=incidents)
+                return Page(srcs[name], f"Problem: {name}", markdown)
 
             pages.append(self._memoised(("problem", srcs[name]), lambda: (name, tuple(
                 [(ref(pm), tuple(self._actions_of(pm).rows)) for pm in pms])), make_problem))
