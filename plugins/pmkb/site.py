@@ -251,8 +251,13 @@ class SiteBuilder:
     def _people_index(self, previous: SiteBuilder | None):
         """people_index(kb.valid, cfg.people), each postmortem's people kept while it is the same
         object (the check's memory under serve), the index itself while the names are the same."""
-        known = previous._people_of if previous is not None else {}
         self._people_of: dict[str, tuple[Postmortem, frozenset[str]]] = {}
+        index = self.result.people  # the check's, made of the same postmortems
+        if index is not None and self.kb.config is self.cfg:
+            if previous is not None and previous.people.names == index.names:
+                return previous.people
+            return index
+        known = previous._people_of if previous is not None else {}
         names: set[str] = set()
         for pm in self.kb.valid:
             hit = known.get(pm.path)

@@ -130,12 +130,16 @@ def apply_edition(pms: list[Postmortem], edition: str, people) -> list[Postmorte
     excluded = {pm.id for pm in pms if pm.id and pm.id not in ids}
     out = []
     for pm in chosen:
-        texts = [pm.title or "", pm.impact.description or ""] + [e.event for e in pm.timeline] + \
-            [a.action for a in pm.action_items]
-        if any(r not in ids for r in pm.related) or (excluded and any(_mentions(t, excluded) for t in texts)):
+        if any(r not in ids for r in pm.related) or (excluded and any(_mentions(t, excluded) for t in _texts(pm))):
             pm = _withhold(pm, ids, excluded)
         out.append(pm)
     return out
+
+
+def _texts(pm: Postmortem) -> list[str]:
+    """The texts `_withhold` rewrites (made only when some ID is excluded)."""
+    return [pm.title or "", pm.impact.description or ""] + [e.event for e in pm.timeline] + \
+        [a.action for a in pm.action_items]
 
 
 def _mentions(text: str, excluded: set[str]) -> bool:
