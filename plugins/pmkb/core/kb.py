@@ -433,19 +433,24 @@ def _per_file(cfg, files, display, cache, workers, disk):
     results: list = [None] * len(files)
     todo: list[tuple[int, Path, str, bytes | None]] = []
     stats: dict[int, tuple] = {}
+    known = cache._stats if cache is not None else {}
+    stat = os.stat
     for i, (abs_path, rel) in enumerate(files):
         data = None
         if cache is not None or disk is not None:
             try:
-                st = abs_path.stat()
+                name = str(abs_path)
+                st = stat(name)
                 if cache is not None:
-                    stats[i] = key = ParseCache.stat_key(st)
-                    hit = cache.get_unchanged(str(abs_path), key)
-                    if hit is not None:
+                    # get_unchanged(name, stat_key(st)), inline: a serve rebuild asks for every file
+                    key = (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino, st.st_dev)
+                    hit = known.get(name)
+                    if hit is not None and hit[0] == key:
                         if disk is not None:
                             disk.keep(rel)
-                        results[i] = hit[1]
+                        results[i] = hit[2]
                         continue
+                    stats[i] = key
                 data = abs_path.read_bytes() if st.st_size <= cfg.max_file_size else None
             except OSError:
                 data = None
