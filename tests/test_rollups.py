@@ -611,3 +611,32 @@ def test_serve_rebuild_follows_an_edited_exclude(tmp_path, monkeypatch):
     files = rebuild()
     assert any(pm.id == "INC-2025-004" for pm in plugin.by_src.values())
     assert "INC-2025-004" in plugin.site.unstash(files.get_file_from_path("incidents/index.md").content_string)
+
+
+def test_serve_page_meta_is_the_last_builds_copied(tmp_path, monkeypatch):
+    """Under serve an unchanged postmortem's page.meta is made from the last build's: a copy, its
+    lists too, so another plugin that changes page.meta in one build leaves the next one's alone."""
+    import copy
+
+    from mkdocs.config import load_config
+    from mkdocs.structure.pages import Page as MkPage
+
+    root = copy_sample(tmp_path)
+    plugin, rebuild = _serve_session(root, monkeypatch)
+    config = load_config(str(root / "mkdocs.yml"))
+    seen = []
+    for _ in range(3):
+        files = rebuild()
+        src = next(src for src, pm in plugin.by_src.items() if pm.id == "INC-2025-004")
+        page = MkPage(None, files.get_file_from_path(src), config)
+        markdown = plugin.on_page_read_source(page=page, config=config)
+        assert markdown is not None
+        for handler in type(plugin).on_page_markdown.methods:  # a CombinedEvent: each in turn
+            markdown = handler(plugin, markdown, page=page, config=config, files=files)
+        seen.append(copy.deepcopy(page.meta))
+        for key in ("tags", "services", "authors"):
+            assert isinstance(page.meta[key], list), key
+            page.meta[key].append("changed by another plugin")
+        page.meta["title"] = "changed by another plugin"
+    assert seen[0] == seen[1] == seen[2]
+    assert seen[0]["id"] == "INC-2025-004" and "kubernetes" in seen[0]["tags"]
