@@ -606,7 +606,7 @@ class SiteBuilder:
             def make() -> Page:
                 link = self.linker(src)
                 md = self.env.get_template("table_page.md.j2").render(
-                    title=title, subtitle=subtitle, kind=kind, rows=[self.row_html(pm, link) for pm in chunk],
+                    title=title, subtitle=subtitle, kind=kind, rows=self._table_rows(src, chunk, link),
                     total=len(pms), page=n, pages=[(i + 1, link(s)) for i, s in enumerate(srcs)] if len(srcs) > 1 else [],
                     filters=kind in ("all", "severity", "service", "tag", "year"),
                 )
@@ -615,7 +615,24 @@ class SiteBuilder:
             out.append(self._memoised(
                 ("table", src), lambda: (first_src, title, subtitle, kind, in_nav, n, len(srcs), len(pms),
                                          tuple([keys[pm.path] for pm in chunk])), make))
+            if self.memo and ("table rows", src) not in self._memo and ("table rows", src) in self._previous_memo:
+                self._memo[("table rows", src)] = self._previous_memo[("table rows", src)]
         return out
+
+    def _table_rows(self, src: str, chunk: list[Postmortem], link) -> list[Markup]:
+        """row_html of each postmortem on the table page `src`. A row is a function of its key and
+        the page, so under serve a row of the last build's table on this page is kept while its
+        key is the very same object (its postmortem's token and service pages unchanged)."""
+        keys = [self._pm_keys[pm.path] for pm in chunk]
+        previous = self._previous_memo.get(("table rows", src)) if self.memo else None
+        if previous is not None and len(previous[0]) == len(keys):
+            rows = [row if key is was else self.row_html(pm, link)
+                    for pm, key, was, row in zip(chunk, keys, previous[0], previous[1])]
+        else:
+            rows = [self.row_html(pm, link) for pm in chunk]
+        if self.memo:
+            self._memo[("table rows", src)] = (keys, rows)
+        return rows
 
     # ---- action items --------------------------------------------------------------
     def action_row_html(self, r: _Row, link, show_pm: bool = True) -> Markup:
