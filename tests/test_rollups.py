@@ -640,3 +640,32 @@ def test_serve_page_meta_is_the_last_builds_copied(tmp_path, monkeypatch):
         page.meta["title"] = "changed by another plugin"
     assert seen[0] == seen[1] == seen[2]
     assert seen[0]["id"] == "INC-2025-004" and "kubernetes" in seen[0]["tags"]
+
+
+def test_serve_rebuilds_after_edits_that_move_a_postmortem_in_the_orders(tmp_path, monkeypatch):
+    """Postmortems edited in place keep their places in the last build's orders and groups only
+    while their date and ID are the same: edits of those, of a tag and of several files at once
+    give every page and export a builder that keeps nothing makes."""
+    root = copy_sample(tmp_path)
+    plugin, rebuild = _serve_session(root, monkeypatch)
+    rebuild()
+    md = next((root / "postmortems").rglob("INC-2025-004-*.md"))
+    other = next((root / "postmortems").rglob("INC-2024-002-*.md"))
+
+    def edit(*changes: tuple[Path, str, str]) -> dict[str, str]:
+        for path, old, new in changes:
+            text = path.read_text()
+            assert old in text, old
+            path.write_text(text.replace(old, new, 1))
+        got, expected = _generated(plugin, rebuild())
+        assert [src for src in expected if got[src] != expected[src]] == []
+        return got
+
+    pages = edit((md, "date: 2025-07-08", "date: 2019-01-01"))  # newest first: it moves to the end
+    assert "INC-2025-004" in pages["years/2019.md"]
+    edit((md, "title: ", "title: Edited "), (other, "title: ", "title: Also edited "))
+    pages = edit((md, "id: INC-2025-004", "id: INC-2000-001"))  # by ID: it moves to the front
+    assert "INC-2000-001" in pages["incidents/index.md"]
+    pages = edit((md, "tags: [kubernetes,", "tags: [a-new-tag, kubernetes,"))
+    assert "INC-2000-001" in pages["tags/a-new-tag.md"]
+    edit((md, "title: Edited ", "title: Edited twice "))

@@ -13,7 +13,7 @@ import itertools
 import posixpath
 import re
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from html import escape as html_escape
 from datetime import date
 
@@ -179,14 +179,24 @@ class SiteBuilder:
         self.public = self.edition == "public"
         self.people = self._people_index(previous)
         chosen = apply_edition(self.kb.valid, self.edition, self.people)
-        self.pms = sorted(chosen, key=lambda p: (p.date or date.min, p.id or ""), reverse=True)
-        self.by_id = {pm.id: pm for pm in self.pms if pm.id}
-        self.excluded_ids = {pm.id for pm in self.kb.valid if pm.id and pm.id not in self.by_id}
+        ids = {pm.id for pm in chosen if pm.id}
+        self.excluded_ids = {pm.id for pm in self.kb.valid if pm.id and pm.id not in ids}
         # What every page depends on beyond its own postmortem: who counts as a person (the public
         # edition takes their names out) and which IDs are redacted. Nothing of the previous build
         # is reused unless it is unchanged.
         self.kb_key = (tuple(sorted(self.people.names)), tuple(sorted(self.excluded_ids)))
         carry = previous if previous is not None and previous.kb_key == self.kb_key else None
+        # Under serve, postmortems edited in place (same path, date and ID) keep their places in
+        # the last build's orders and groups: (last version, this one) of each, else None.
+        self._chosen = chosen
+        self._edited = _edited(chosen, carry._chosen) if carry is not None else None
+        if self._edited is not None:
+            self.pms = _swapped(carry.pms, self._edited)
+        else:
+            self.pms = sorted(chosen, key=lambda p: (p.date or date.min, p.id or ""), reverse=True)
+        self.by_id = {pm.id: pm for pm in self.pms if pm.id}
+        self._previous_id_order = carry._id_order if self._edited is not None else None
+        self._previous_groups = carry.groups if self._edited is not None else None
         # URLs and relative links are functions of paths alone (and use_directory_urls, which a
         # kept builder shares): they carry over as they are
         self._urls: dict[str, str] = carry._urls if carry else {}
@@ -382,6 +392,10 @@ class SiteBuilder:
 
     # ---- groups ---------------------------------------------------------------
     def _groups(self) -> dict[str, list[Group]]:
+        previous = self._previous_groups
+        if previous is not None and all(_group_key(old) == _group_key(new) for old, new in self._edited):
+            self._group_names = self._previous_group_names
+            return _groups_swapped(previous, self._edited)
         out: dict[str, dict[str, Group]] = {"severity": {}, "service": {}, "tag": {}, "year": {}}
         used: dict[str, set[str]] = defaultdict(set)
 
@@ -434,8 +448,7 @@ class SiteBuilder:
         """What _groups reads of a postmortem to know which groups there are, in what order."""
         d = self._of(pm)
         if d.groups is None:
-            d.groups = (pm.severity, tuple(sorted(pm.services)), tuple(sorted(pm.tags)),
-                        str(pm.date.year) if pm.date else None)
+            d.groups = _group_key(pm)
         return d.groups
 
     def group_src(self, kind: str, key: str) -> str | None:
@@ -494,7 +507,10 @@ class SiteBuilder:
     def _by_id(self) -> list[Postmortem]:
         """The postmortems in `action_rows`' order (by ID)."""
         if self._id_order is None:
-            self._id_order = sorted(self.pms, key=lambda p: p.id or "")
+            if self._previous_id_order is not None:
+                self._id_order = _swapped(self._previous_id_order, self._edited)
+            else:
+                self._id_order = sorted(self.pms, key=lambda p: p.id or "")
         return self._id_order
 
     def row_html(self, pm: Postmortem, link) -> Markup:
@@ -1091,6 +1107,52 @@ _GROUP_SUBTITLE = {
     "year": "Postmortems of incidents that started in {label}.",
 }
 _PHASE_COLOURS = {"detect": "detect", "triage": "triage", "mitigate": "mitigate", "resolve": "resolve", "review": "review"}
+
+
+def _group_key(pm: Postmortem) -> tuple:
+    """Everything _groups reads of a postmortem (its groups, and their order of appearance)."""
+    return (pm.severity, tuple(sorted(pm.services)), tuple(sorted(pm.tags)), str(pm.date.year) if pm.date else None)
+
+
+_MAX_EDITED = 16  # more edits than this at once: sorting afresh is as cheap
+
+
+def _edited(now: list[Postmortem], before: list[Postmortem]) -> list[tuple[Postmortem, Postmortem]] | None:
+    """(last version, this one) of each postmortem that is not the last build's object, when each
+    has the same place, path, date and ID as before: then every order (newest first, by ID) is
+    the last build's with the new versions in the old ones' places. None otherwise."""
+    if len(now) != len(before):
+        return None
+    out = []
+    for new, old in zip(now, before):
+        if new is not old:
+            if new.path != old.path or new.date != old.date or new.id != old.id or len(out) == _MAX_EDITED:
+                return None
+            out.append((old, new))
+    return out
+
+
+def _swapped(order: list[Postmortem], edited: list[tuple[Postmortem, Postmortem]]) -> list[Postmortem]:
+    """`order` with each edited postmortem's new version in place of its last one."""
+    if not edited:
+        return list(order)
+    new_of = {id(old): new for old, new in edited}
+    return [new_of.get(id(pm), pm) for pm in order]
+
+
+def _groups_swapped(groups: dict[str, list[Group]], edited) -> dict[str, list[Group]]:
+    """The last build's groups (its order, pages and members) with edited postmortems' new
+    versions in place: their _group_key is unchanged, so they are in the same groups."""
+    out = {kind: list(gs) for kind, gs in groups.items()}
+    for old, new in edited:
+        severity, services, tags, year = _group_key(old)
+        for kind, keys in (("severity", (severity,) if severity else ()), ("service", services), ("tag", tags),
+                           ("year", (year,) if year else ())):
+            gs = out[kind]
+            for key in set(keys):
+                i = next(i for i, g in enumerate(gs) if g.key == key)
+                gs[i] = replace(gs[i], postmortems=[new if pm is old else pm for pm in gs[i].postmortems])
+    return out
 
 
 def _timeline_view(pm: Postmortem) -> dict:
