@@ -197,6 +197,8 @@ class SiteBuilder:
         self.by_id = {pm.id: pm for pm in self.pms if pm.id}
         self._previous_id_order = carry._id_order if self._edited is not None else None
         self._previous_groups = carry.groups if self._edited is not None else None
+        self._previous_exports = carry._exports if self._edited is not None else None
+        self._exports: tuple | None = None
         # URLs and relative links are functions of paths alone (and use_directory_urls, which a
         # kept builder shares): they carry over as they are
         self._urls: dict[str, str] = carry._urls if carry else {}
@@ -942,32 +944,45 @@ class SiteBuilder:
     def exports(self) -> dict[str, str]:
         site_url = lambda pm: self.url(self.pm_src(pm))  # noqa: E731 - site-relative URL
         header = csv_text([])
-        lines = []
-        for pm in self._by_id():
-            d = self._actions_of(pm)
-            if d.csv is None:
-                d.csv = csv_text(d.rows)[len(header):]  # the same lines as in one `csv_text` of every row
-            lines.append(d.csv)
         if self.memo:
-            text = self._postmortems_json(site_url)
-        else:
+            head, empty, tail = postmortems_json([], self.cfg, self.as_of, site_url).rpartition("[]")
+        if not self.memo or not empty:  # an envelope _export_parts does not know: all at once
+            lines = [self._csv_lines(pm, header) for pm in self._by_id()]
             text = postmortems_json(self.pms, self.cfg, self.as_of, site_url)
+        else:
+            lines, parts = self._export_parts(header, head, tail, site_url)
+            text = f"{head}[{','.join(parts)}]{tail}"
         return {self.path("pmkb", "postmortems.json"): text, self.path("pmkb", "action-items.csv"): header + "".join(lines)}
 
-    def _postmortems_json(self, site_url) -> str:
-        """postmortems_json(self.pms, ...), each record kept by token: postmortems_json makes the
-        envelope (of no postmortem) and each record (of one), and orders them by ID as _by_id does."""
-        head, empty, tail = postmortems_json([], self.cfg, self.as_of, site_url).rpartition("[]")
-        if not empty:  # an envelope this does not know: all at once
-            return postmortems_json(self.pms, self.cfg, self.as_of, site_url)
-        parts = []
-        for pm in self._by_id():
+    def _csv_lines(self, pm: Postmortem, header: str) -> str:
+        d = self._actions_of(pm)
+        if d.csv is None:
+            d.csv = csv_text(d.rows)[len(header):]  # the same lines as in one `csv_text` of every row
+        return d.csv
+
+    def _export_parts(self, header: str, head: str, tail: str, site_url) -> tuple[list[str], list[str]]:
+        """Each postmortem's lines of action-items.csv and record in postmortems.json, by ID as
+        _by_id orders them and as postmortems_json makes them (the envelope of no postmortem, a
+        record of one), kept by token. Under serve, when only postmortems edited in place changed
+        (see `_edited`), the last build's lists with those postmortems' parts made again."""
+        def json_of(pm: Postmortem) -> str:
             d = self._of(pm)
             if d.json is None:
                 one = postmortems_json([pm], self.cfg, self.as_of, site_url)
                 d.json = one[len(head) + 1:len(one) - len(tail) - 1]
-            parts.append(d.json)
-        return f"{head}[{','.join(parts)}]{tail}"
+            return d.json
+
+        order = self._by_id()
+        previous = self._previous_exports
+        if previous is not None and previous[0] == (head, tail) and len(previous[1]) == len(order):
+            lines, parts = list(previous[2]), list(previous[3])
+            for i in [i for i, (pm, was) in enumerate(zip(order, previous[1])) if pm is not was]:
+                lines[i], parts[i] = self._csv_lines(order[i], header), json_of(order[i])
+        else:
+            lines = [self._csv_lines(pm, header) for pm in order]
+            parts = [json_of(pm) for pm in order]
+        self._exports = ((head, tail), order, lines, parts)
+        return lines, parts
 
     # ---- the postmortem page ------------------------------------------------------
     def postmortem_header(self, pm: Postmortem) -> str:
