@@ -643,9 +643,10 @@ def test_serve_page_meta_is_the_last_builds_copied(tmp_path, monkeypatch):
 
 
 def test_serve_rebuilds_after_edits_that_move_a_postmortem_in_the_orders(tmp_path, monkeypatch):
-    """Postmortems edited in place keep their places in the last build's orders and groups only
-    while their date and ID are the same: edits of those, of a tag and of several files at once
-    give every page and export a builder that keeps nothing makes."""
+    """Postmortems edited in place keep their places in the last build's orders and groups, and
+    the home page's totals are corrected by their old and new versions: edits of a date, an ID,
+    a tag, several files at once, action items and status give every page and export a builder
+    that keeps nothing makes."""
     root = copy_sample(tmp_path)
     plugin, rebuild = _serve_session(root, monkeypatch)
     rebuild()
@@ -669,3 +670,6 @@ def test_serve_rebuilds_after_edits_that_move_a_postmortem_in_the_orders(tmp_pat
     pages = edit((md, "tags: [kubernetes,", "tags: [a-new-tag, kubernetes,"))
     assert "INC-2000-001" in pages["tags/a-new-tag.md"]
     edit((md, "title: Edited ", "title: Edited twice "))
+    edit((md, "    due: 2025-10-31", "    due: 2025-01-31"))  # an overdue item more: the home page counts it
+    edit((md, "    status: open", "    status: done"))  # an open item less
+    edit((md, "status: published", "status: draft"))

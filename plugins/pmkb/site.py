@@ -199,6 +199,8 @@ class SiteBuilder:
         self._previous_groups = carry.groups if self._edited is not None else None
         self._previous_exports = carry._exports if self._edited is not None else None
         self._exports: tuple | None = None
+        self._previous_totals = carry._kept_totals if self._edited is not None else None
+        self._kept_totals: tuple | None = None
         # URLs and relative links are functions of paths alone (and use_directory_urls, which a
         # kept builder shares): they carry over as they are
         self._urls: dict[str, str] = carry._urls if carry else {}
@@ -211,7 +213,7 @@ class SiteBuilder:
         # (which depend on which IDs exist). Given kb_key, the view is a function of it, so what is
         # made from a postmortem is kept by token; an unchanged token is the previous build's very
         # object, so comparing keys made of tokens costs a pointer compare each.
-        previous_tokens = carry._tokens if carry else {}
+        previous_tokens = self._previous_tokens = carry._tokens if carry else {}
         self._tokens: dict[str, tuple] = {}
         changed = []
         for pm in self.pms:
@@ -501,8 +503,8 @@ class SiteBuilder:
             d.overdue = select(rows, overdue=True)
             d.done = select(rows, status=("done",))
             d.action_key = (rows, tuple(pm.services))
-            d.open_items = sum(1 for a in pm.action_items if not a.is_closed())
-            d.overdue_items = sum(1 for a in pm.action_items if a.is_overdue(self.as_of))
+            d.open_items = _open_items(pm)
+            d.overdue_items = _overdue_items(pm, self.as_of)
             d.rows = rows
         return d
 
@@ -568,8 +570,7 @@ class SiteBuilder:
 
     def _home(self) -> Page:
         src = self.path("index.md")
-        ds = [self._actions_of(pm) for pm in self.pms]
-        statuses = Counter(pm.status for pm in self.pms)
+        statuses, open_items, overdue = self._totals()
         latest = self.pms[: self.latest]
         data = {
             "total": len(self.pms),
@@ -577,7 +578,7 @@ class SiteBuilder:
             "by_year": [(g.label, g.src, len(g.postmortems)) for g in self.groups["year"]],
             "by_status": [(s, statuses[s]) for s in ("published", "in-review", "draft")],
             "services": len(self.groups["service"]),
-            "open_items": sum(d.open_items for d in ds), "overdue": sum(d.overdue_items for d in ds),
+            "open_items": open_items, "overdue": overdue,
         }
 
         def make() -> Page:
@@ -664,11 +665,40 @@ class SiteBuilder:
                 "due": a.due.isoformat() if a.due else "", "status": a.status, "severity": pm.severity or "",
                 "ticket": a.ticket, "overdue": r.overdue, "days_overdue": r.days_overdue}
 
+    def _totals(self) -> tuple[Counter, int, int]:
+        """Postmortems by status, open and overdue action items. Under serve, when only postmortems
+        edited in place changed, the last build's totals less their old versions' and plus the new."""
+        previous = self._previous_totals
+        if previous is not None:
+            statuses, open_items, overdue = Counter(previous[0]), previous[1], previous[2]
+            for old, new in self._edited:
+                statuses[old.status] -= 1
+                statuses[new.status] += 1
+                open_items += _open_items(new) - _open_items(old)
+                overdue += _overdue_items(new, self.as_of) - _overdue_items(old, self.as_of)
+        else:
+            ds = [self._actions_of(pm) for pm in self.pms]
+            statuses = Counter(pm.status for pm in self.pms)
+            open_items, overdue = sum(d.open_items for d in ds), sum(d.overdue_items for d in ds)
+        self._kept_totals = (statuses, open_items, overdue)
+        return statuses, open_items, overdue
+
     def _action_pages(self) -> list[Page]:
-        ds = [self._actions_of(pm) for pm in self._by_id()]  # `action_rows` order, `select`ed per postmortem
         # Every rollup is made of the rows (compared by what they show) and the services they are
         # grouped by: while those are the last build's, so are the pages (a title edit, prose).
+        # When only postmortems edited in place changed, theirs alone are compared.
+        hit = self._previous_memo.get(("action pages",)) if self.memo and self._edited is not None else None
+        if hit is not None and all(self._previous_action_key(old) == self._actions_of(new).action_key
+                                   for old, new in self._edited):
+            return self._memoised(("action pages",), lambda: hit[0], lambda: self._make_action_pages(
+                [self._actions_of(pm) for pm in self._by_id()]))
+        ds = [self._actions_of(pm) for pm in self._by_id()]  # `action_rows` order, `select`ed per postmortem
         return self._memoised(("action pages",), lambda: [d.action_key for d in ds], lambda: self._make_action_pages(ds))
+
+    def _previous_action_key(self, old: Postmortem):
+        """The action key the last build made of `old` (None if it made none)."""
+        d = self._previous_derived.get(old.path)
+        return d.action_key if d is not None and d.token == self._previous_tokens.get(old.path) else None
 
     def _make_action_pages(self, ds: list[_Derived]) -> list[Page]:
         open_rows = [r for d in ds for r in d.open]
@@ -1122,6 +1152,14 @@ _GROUP_SUBTITLE = {
     "year": "Postmortems of incidents that started in {label}.",
 }
 _PHASE_COLOURS = {"detect": "detect", "triage": "triage", "mitigate": "mitigate", "resolve": "resolve", "review": "review"}
+
+
+def _open_items(pm: Postmortem) -> int:
+    return sum(1 for a in pm.action_items if not a.is_closed())
+
+
+def _overdue_items(pm: Postmortem, as_of: date) -> int:
+    return sum(1 for a in pm.action_items if a.is_overdue(as_of))
 
 
 def _group_key(pm: Postmortem) -> tuple:
