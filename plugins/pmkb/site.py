@@ -843,14 +843,26 @@ class SiteBuilder:
         """Every field of a postmortem `possible_recurrences` reads."""
         d = self._of(pm)
         if d.recurrence is None:
-            d.recurrence = (pm.path, pm.id, incident_start(pm, self.cfg), tuple(pm.tags), tuple(pm.services),
-                            pm.problem, tuple(pm.related))
+            d.recurrence = self._recurrence_key(pm)
         return d.recurrence
 
+    def _recurrence_key(self, pm: Postmortem) -> tuple:
+        return (pm.path, pm.id, incident_start(pm, self.cfg), tuple(pm.tags), tuple(pm.services),
+                pm.problem, tuple(pm.related))
+
     def _recurrences(self) -> list[tuple]:
-        """(service, earlier path, later path, shared tags, days apart) of each possible recurrence."""
+        """(service, earlier path, later path, shared tags, days apart) of each possible recurrence.
+        When only postmortems edited in place changed, only theirs are compared (old and new)."""
+        hit = self._previous_memo.get(("recurrences",)) if self.memo and self._edited is not None else None
+        if hit is not None and all(self._recurrence_key(old) == self._recurrence_fields(new)
+                                   for old, new in self._edited):
+            def key() -> tuple:
+                return hit[0]
+        else:
+            def key() -> tuple:
+                return tuple([self._recurrence_fields(pm) for pm in self.pms])
         return self._memoised(
-            ("recurrences",), lambda: tuple([self._recurrence_fields(pm) for pm in self.pms]),
+            ("recurrences",), key,
             lambda: [(r.service, r.first.path, r.second.path, r.shared_tags, r.days_apart)
                      for r in possible_recurrences(self.pms, self.cfg)])
 
