@@ -23,7 +23,7 @@ from mkdocs.structure.files import File, Files, InclusionLevel
 from mkdocs.utils.meta import YAML_RE
 
 from .core.config import Config, ConfigError
-from .core.editions import EDITIONS, chosen_edition
+from .core.editions import EDITIONS, chosen_edition, includes
 from .core.cache import ResultCache, fingerprint
 from .core.gc_pause import paused_gc
 from .core.kb import MARKDOWN_SUFFIXES, CheckResult, ParseCache, RelativeTo, is_excluded
@@ -196,28 +196,28 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
             self.memos = {}
         memos, page_memos = self.memos, {}
         by_rel = {pm.rel_path: pm for pm in self.result.kb.postmortems}
-        self.by_src = {}
+        by_src = self.by_src = {}
         full_nav = self.config.nav == "full"
+        not_in_nav = InclusionLevel.NOT_IN_NAV
         kept = []
-        includes = self.site.includes
-        for item in found:
+        for item in found:  # once per postmortem in every rebuild: locals, no method calls
             _, rel, f = item
             pm = by_rel.get(rel)
             # a postmortem outside this edition leaves no trace: no page, no search entry, no sitemap line
-            if pm is None or (pm.fatal and edition == "public") or (not pm.fatal and not includes(pm)):
+            if pm is None or (pm.fatal and edition == "public") or (not pm.fatal and not includes(pm, edition)):
                 files.remove(f)
                 continue
             kept.append(item)
             if not pm.fatal:
                 src = f.src_uri
-                self.by_src[src] = pm
+                by_src[src] = pm
                 memo = memos.get(src)
                 if memo is None:
                     memo = memos[src] = _PageMemo()
                 memo.pm, memo.meta_from_check, memo.blobs = pm, None, None
                 page_memos[src] = memo
             if not full_nav:
-                f.inclusion = InclusionLevel.NOT_IN_NAV
+                f.inclusion = not_in_nav
         found = kept
         self.page_memos = page_memos
 

@@ -4,6 +4,7 @@ one `check` pipeline that the CLI and the MkDocs plugin both call.
 
 from __future__ import annotations
 
+import bisect
 import fnmatch
 import os
 import time
@@ -265,8 +266,7 @@ def _check(cfg, files, only, display, cache, as_of, workers, disk) -> CheckResul
     checked = {pm.path for pm in pms} if wanted is None else wanted
     result = CheckResult(kb, diagnostics, len(checked), checked, people=index)
     if cache is not None and only is None and len(items) == len(pms):  # paths are unique: each its own findings
-        order = sorted(items)
-        cache.last = _LastCheck(as_of, results, [kb_facts(pm) for pm in pms], people_of, notes, items, order, result)
+        cache.last = _LastCheck(as_of, results, [kb_facts(pm) for pm in pms], people_of, notes, items, result)
     return result
 
 
@@ -283,7 +283,7 @@ def _final(pm: Postmortem, f: Findings) -> list[Diagnostic]:
 class _LastCheck:
     """What a check left for the next under `mkdocs serve` (see `_check_again`): the per-file
     results it was made of, each file's knowledge-base facts, people and notes, and each
-    file's findings; `order` is the paths sorted (the order of `result.diagnostics`)."""
+    file's findings (in line order)."""
 
     as_of: date
     results: list
@@ -291,7 +291,6 @@ class _LastCheck:
     people_of: list[frozenset[str] | None]
     notes: dict[str, list]
     items: dict[str, list[Diagnostic]]
-    order: list[str]
     result: CheckResult
 
 
@@ -332,11 +331,19 @@ def _check_again(cfg, results, last: _LastCheck, cache: ParseCache) -> CheckResu
                     hit = cache.named[pm.path] = (pm.content_hash, g.items)
                 f.items.extend(hit[1])
             items[pm.path] = sorted(_final(pm, f), key=Diagnostic.sort_key)
-        diagnostics = [d for path in last.order for d in items[path]]
+        diagnostics = prev.diagnostics
+        for path in {results[i][0].path for i in changed}:  # each file's findings in place of its last
+            start = bisect.bisect_left(diagnostics, path, key=_path_of)
+            end = bisect.bisect_right(diagnostics, path, lo=start, key=_path_of)
+            diagnostics = diagnostics[:start] + items[path] + diagnostics[end:]
         kb = _kb_again(prev.kb, cfg, [pm for pm, _ in results], [(old[i][0], results[i][0]) for i in changed])
         prev = CheckResult(kb, diagnostics, prev.files_checked, prev.checked_paths, people=prev.people)
-    cache.last = _LastCheck(last.as_of, results, facts, people_of, last.notes, items, last.order, prev)
+    cache.last = _LastCheck(last.as_of, results, facts, people_of, last.notes, items, prev)
     return prev
+
+
+def _path_of(d: Diagnostic) -> str:
+    return d.path
 
 
 def _kb_again(kb: KnowledgeBase, cfg: Config, pms: list[Postmortem], replaced: list[tuple[Postmortem, Postmortem]]) -> KnowledgeBase:
