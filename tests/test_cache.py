@@ -434,3 +434,59 @@ def test_page_meta_has_the_types_mkdocs_gives_cold_warm_and_after_the_cli(tmp_pa
     assert compared > 10 and typed_src in pages["cold"] and odd_key.relative_to(root / "postmortems").as_posix() in pages["cold"]
     reviewed = dict((k[1], v) for k, v in pages["warm"][typed_src]["dict"])["reviewed"]
     assert reviewed[0] == "datetime"  # the test can tell a datetime from its text
+
+
+def test_serve_checks_after_an_edit_equal_a_fresh_check(kb, monkeypatch):
+    """Under serve, an edit that leaves every file's IDs, action-item IDs, related links and
+    people as they were re-checks the edited file alone (the knowledge-base rules are not run
+    again: its notes are added again with the new spans). Every result equals a fresh check."""
+    import pmkb.core.kb as kbmod
+    from pmkb.core.config import Config
+    from pmkb.core.kb import ParseCache, RelativeTo, check
+
+    monkeypatch.setattr(ParseCache, "RACY_NS", -10**18)  # trust file stats at once (a test is fast)
+    runs = []
+    real = kbmod.kb_notes
+    monkeypatch.setattr(kbmod, "kb_notes", lambda pms: runs.append(1) or real(pms))
+    memory = ParseCache()
+    md = next((kb / "postmortems").rglob("INC-2025-004-*.md"))
+    other = next((kb / "postmortems").rglob("INC-2024-001-*.md"))
+
+    def same_as_fresh(edit: tuple[Path, str, str] | None, whole: bool):
+        if edit is not None:
+            path, old, new = edit
+            text = path.read_text()
+            assert old in text, old
+            path.write_text(text.replace(old, new, 1))
+        runs.clear()
+        got = check(Config.from_file(kb / "mkdocs.yml"), display=RelativeTo(kb), cache=memory)
+        fresh = check(Config.from_file(kb / "mkdocs.yml"), display=RelativeTo(kb))
+        assert len(runs) == 1 + whole  # the fresh check, and the served one only when it must
+        assert got.diagnostics == fresh.diagnostics
+        assert (got.files_checked, got.checked_paths) == (fresh.files_checked, fresh.checked_paths)
+        assert [pm.title for pm in got.kb.postmortems] == [pm.title for pm in fresh.kb.postmortems]
+        assert {i: (pm.path, pm.title) for i, pm in got.kb.by_id.items()} == \
+            {i: (pm.path, pm.title) for i, pm in fresh.kb.by_id.items()}
+        assert got.kb.backlinks == fresh.kb.backlinks and got.people.names == fresh.people.names
+        assert got.kb.config is not None and got.kb.as_of == fresh.kb.as_of
+        return got
+
+    same_as_fresh(None, True)
+    same_as_fresh(None, False)  # nothing edited
+    same_as_fresh((md, "title: ", "title: Edited "), False)
+    # a link to an ID no postmortem has: the related rules' facts change, so they run again
+    got = same_as_fresh((md, "related: [INC-2024-001]", "related: [INC-2024-001, INC-2099-404]"), True)
+    assert any(d.rule == "unknown-related" and d.path.endswith(md.name) for d in got.diagnostics)
+    # two lines more above it: its unknown-related finding moves with them
+    got = same_as_fresh((md, "title: ", "# one\n# two\ntitle: "), False)
+    assert any(d.rule == "unknown-related" and d.path.endswith(md.name) for d in got.diagnostics)
+    # a finding of the file's own below that one: the file's findings are in line order
+    got = same_as_fresh((md, "## Summary\n", "## Summary\n\nThe on-call should have known better.\n"), False)
+    assert any(d.rule.startswith("blame-") and d.path.endswith(md.name) for d in got.diagnostics)
+    # someone the knowledge base knows, named in a root cause
+    same_as_fresh((md, "## Root Cause\n", "## Root Cause\n\nPriya Raman restarted the wrong pod.\n"), False)
+    same_as_fresh((other, "title: ", "title: Also edited "), False)
+    same_as_fresh((md, "owner: Priya Raman", "owner: Xantippe Quorl"), True)  # a new person
+    same_as_fresh((md, "id: INC-2025-004", "id: INC-2024-001"), True)  # a duplicate ID
+    same_as_fresh((md, "id: INC-2024-001", "id: INC-2025-004"), True)
+    same_as_fresh((md, "title: ", "title: \"unterminated\n"), True)  # front matter it cannot read

@@ -611,3 +611,65 @@ def test_serve_rebuild_follows_an_edited_exclude(tmp_path, monkeypatch):
     files = rebuild()
     assert any(pm.id == "INC-2025-004" for pm in plugin.by_src.values())
     assert "INC-2025-004" in plugin.site.unstash(files.get_file_from_path("incidents/index.md").content_string)
+
+
+def test_serve_page_meta_is_the_last_builds_copied(tmp_path, monkeypatch):
+    """Under serve an unchanged postmortem's page.meta is made from the last build's: a copy, its
+    lists too, so another plugin that changes page.meta in one build leaves the next one's alone."""
+    import copy
+
+    from mkdocs.config import load_config
+    from mkdocs.structure.pages import Page as MkPage
+
+    root = copy_sample(tmp_path)
+    plugin, rebuild = _serve_session(root, monkeypatch)
+    config = load_config(str(root / "mkdocs.yml"))
+    seen = []
+    for _ in range(3):
+        files = rebuild()
+        src = next(src for src, pm in plugin.by_src.items() if pm.id == "INC-2025-004")
+        page = MkPage(None, files.get_file_from_path(src), config)
+        markdown = plugin.on_page_read_source(page=page, config=config)
+        assert markdown is not None
+        for handler in type(plugin).on_page_markdown.methods:  # a CombinedEvent: each in turn
+            markdown = handler(plugin, markdown, page=page, config=config, files=files)
+        seen.append(copy.deepcopy(page.meta))
+        for key in ("tags", "services", "authors"):
+            assert isinstance(page.meta[key], list), key
+            page.meta[key].append("changed by another plugin")
+        page.meta["title"] = "changed by another plugin"
+    assert seen[0] == seen[1] == seen[2]
+    assert seen[0]["id"] == "INC-2025-004" and "kubernetes" in seen[0]["tags"]
+
+
+def test_serve_rebuilds_after_edits_that_move_a_postmortem_in_the_orders(tmp_path, monkeypatch):
+    """Postmortems edited in place keep their places in the last build's orders and groups, and
+    the home page's totals are corrected by their old and new versions: edits of a date, an ID,
+    a tag, several files at once, action items and status give every page and export a builder
+    that keeps nothing makes."""
+    root = copy_sample(tmp_path)
+    plugin, rebuild = _serve_session(root, monkeypatch)
+    rebuild()
+    md = next((root / "postmortems").rglob("INC-2025-004-*.md"))
+    other = next((root / "postmortems").rglob("INC-2024-002-*.md"))
+
+    def edit(*changes: tuple[Path, str, str]) -> dict[str, str]:
+        for path, old, new in changes:
+            text = path.read_text()
+            assert old in text, old
+            path.write_text(text.replace(old, new, 1))
+        got, expected = _generated(plugin, rebuild())
+        assert [src for src in expected if got[src] != expected[src]] == []
+        return got
+
+    pages = edit((md, "date: 2025-07-08", "date: 2019-01-01"))  # newest first: it moves to the end
+    assert "INC-2025-004" in pages["years/2019.md"]
+    edit((md, "title: ", "title: Edited "), (other, "title: ", "title: Also edited "))
+    pages = edit((md, "id: INC-2025-004", "id: INC-2000-001"))  # by ID: it moves to the front
+    assert "INC-2000-001" in pages["incidents/index.md"]
+    pages = edit((md, "tags: [kubernetes,", "tags: [a-new-tag, kubernetes,"))
+    assert "INC-2000-001" in pages["tags/a-new-tag.md"]
+    edit((md, "title: Edited ", "title: Edited twice "))
+    edit((md, "    due: 2025-10-31", "    due: 2025-01-31"))  # an overdue item more: the home page counts it
+    edit((md, "    status: open", "    status: done"))  # an open item less
+    edit((md, "status: published", "status: draft"))

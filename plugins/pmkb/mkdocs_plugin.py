@@ -25,7 +25,7 @@ from mkdocs.structure.files import File, Files, InclusionLevel
 from mkdocs.utils.meta import YAML_RE
 
 from .core.config import Config, ConfigError
-from .core.editions import EDITIONS, chosen_edition
+from .core.editions import EDITIONS, chosen_edition, includes
 from .core.cache import ResultCache, fingerprint
 from .core.gc_pause import paused_gc
 from .core.kb import MARKDOWN_SUFFIXES, CheckResult, ParseCache, RelativeTo, default_workers, is_excluded
@@ -102,16 +102,11 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         self.by_src: dict = {}
         self.ahead: Prefetch | None = None  # headers and pages a forked child renders while MkDocs renders pages
         self.ahead_taken: dict[str, int] = {}  # how many of each it handed over
-        self.meta_from_check: dict[str, dict | tuple] = {}  # src -> page meta (or self.metas' entry), for _page_meta
+        self.page_memos: dict[str, _PageMemo] = {}  # src -> its memo, for this build's postmortem pages alone
         # what one build leaves for the next under `mkdocs serve` (see _remember)
         self.memo_key: tuple | None = None
         self.previous: SiteBuilder | None = None  # the last build's, for its rendered rows and templates
-        self.sources: dict[str, tuple[str, str]] = {}  # src -> (content hash, prose)
-        self.headers: dict[str, list] = {}  # src -> [build, Markdown in, Markdown out, stashed HTML]
-        self.page_blobs: dict[str, dict[str, str]] = {}  # src -> what a reused header stands in for
-        self.cleaned: dict[str, tuple[str, str]] = {}  # src -> (HTML in, sanitised HTML out)
-        self.metas: dict[str, tuple[dict, dict]] = {}  # src -> (front matter the check read, page.meta made of it)
-        self.unstashed: dict[str, tuple[str, str]] = {}  # src -> (page.content in, with stashed HTML back)
+        self.memos: dict[str, _PageMemo] = {}  # src -> what the page hooks keep of a postmortem page
         self.serving = False
         self.disk_folder: Path | None = None  # the results cache a serve session has filled
         self.files_memo: tuple[tuple, dict] = ((), {})  # (settings, src -> (src_dir, rel or None, Path))
@@ -219,26 +214,36 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
                                 site_name=config.site_name, stash=True, edition=edition, previous=self.previous,
                                 memo=self.serving)
         if self.previous is not None and self.previous.kb_key != self.site.kb_key:
-            self.headers = {}  # prose and headers name people and IDs another file's edit may have changed
-        self.page_blobs = {}
+            for memo in self.memos.values():
+                memo.header = None  # prose and headers name people and IDs another file's edit may have changed
+        if not self.serving:
+            self.memos = {}
+        memos, page_memos = self.memos, {}
         by_rel = {pm.rel_path: pm for pm in self.result.kb.postmortems}
-        self.by_src = {}
+        by_src = self.by_src = {}
         full_nav = self.config.nav == "full"
+        not_in_nav = InclusionLevel.NOT_IN_NAV
         kept = []
-        includes = self.site.includes
-        for item in found:
+        for item in found:  # once per postmortem in every rebuild: locals, no method calls
             _, rel, f = item
             pm = by_rel.get(rel)
             # a postmortem outside this edition leaves no trace: no page, no search entry, no sitemap line
-            if pm is None or (pm.fatal and edition == "public") or (not pm.fatal and not includes(pm)):
+            if pm is None or (pm.fatal and edition == "public") or (not pm.fatal and not includes(pm, edition)):
                 files.remove(f)
                 continue
             kept.append(item)
             if not pm.fatal:
-                self.by_src[f.src_uri] = pm
+                src = f.src_uri
+                by_src[src] = pm
+                memo = memos.get(src)
+                if memo is None:
+                    memo = memos[src] = _PageMemo()
+                memo.pm, memo.meta_from_check, memo.blobs = pm, None, None
+                page_memos[src] = memo
             if not full_nav:
-                f.inclusion = InclusionLevel.NOT_IN_NAV
+                f.inclusion = not_in_nav
         found = kept
+        self.page_memos = page_memos
 
         self._replace_unreadable(files, found, config)
         self._stop_ahead()
@@ -326,7 +331,7 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
                _templates_stamp(self.core.root / self.core.templates_dir))
         if key != self.memo_key:
             self.memo_key = key
-            self.previous, self.sources, self.headers, self.cleaned, self.metas, self.unstashed = None, {}, {}, {}, {}, {}
+            self.previous, self.memos = None, {}
 
     def _replace_unreadable(self, files: Files, found, config) -> None:
         """A postmortem whose front matter could not be read (binary, too large, hostile YAML)
@@ -377,48 +382,47 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         prose alone (from the bytes the check read) and the parsed mapping becomes page.meta,
         so neither the file nor its YAML is read twice. Anything unexpected (another
         front-matter form) falls back to MkDocs' own reading."""
-        src = page.file.src_uri
-        pm = self.by_src.get(src)
-        if pm is None or pm.meta is None:
+        memo = self.page_memos.get(page.file.src_uri)
+        if memo is None or memo.pm.meta is None:
             return None
-        known = self.metas.get(src)
+        pm = memo.pm
+        known = memo.meta
         if known is not None and known[0] is pm.meta:  # the same parse: _page_meta reuses its page meta
             meta = known
         else:
             meta = pm.meta.value()
             if meta is None:
                 return None
-        source = self.sources.get(src)
+        source = memo.source
         if source is not None and source[0] == pm.content_hash:
-            self.meta_from_check[src] = meta
+            memo.meta_from_check = meta
             return source[1]
         data = self.cache.bytes_of(pm)
         text = decode(data) if data is not None else None
         m = YAML_RE.match(text) if text is not None else None
         if m is None or text.count("\n", 0, m.end()) + 1 != pm.body_line:  # MkDocs would read other YAML
             return None
-        self.meta_from_check[src] = meta
+        memo.meta_from_check = meta
         prose = "\n" + text[m.end():].lstrip("\n")  # the blank first line: no MultiMarkdown meta either
         if self.serving:
-            self.sources[src] = (pm.content_hash, prose)
+            memo.source = (pm.content_hash, prose)
         return prose
 
     @event_priority(100)
     def _page_meta(self, markdown, *, page, config, files):
         """Before any other plugin reads page.meta (tags, blog): the front matter the check
         read, titles made safe, and for the public edition without people."""
-        src = page.file.src_uri
-        pm = self.by_src.get(src)
-        if pm is None or self.site is None:
+        memo = self.page_memos.get(page.file.src_uri)
+        if memo is None or self.site is None:
             return markdown
-        meta = self.meta_from_check.pop(src, None)
+        pm = memo.pm
+        meta, memo.meta_from_check = memo.meta_from_check, None
         from_check = meta is not None
         if from_check:
             if type(meta) is tuple:  # on_page_read_source found the same parse as last build's
-                page.meta = meta = dict(meta[1])
-                for key in _TITLE_LISTS:  # lists of their own, as made below
-                    if isinstance(meta.get(key), list):
-                        meta[key] = list(meta[key])
+                page.meta = made = dict(meta[1])
+                for key in meta[2]:  # lists of their own, as made below
+                    made[key] = list(made[key])
                 return markdown
             page.meta = meta
         if pm.title:
@@ -429,21 +433,26 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         if self.site.public:
             for key in ("authors", "roles", "impact", "action_items", "timeline"):
                 page.meta.pop(key, None)
-        if from_check and self.serving:
-            self.metas[src] = (pm.meta, dict(page.meta))
+        if from_check and self.serving:  # kept apart from page.meta, which other plugins may change
+            lists = tuple([k for k in _TITLE_LISTS if isinstance(page.meta.get(k), list)])
+            kept = dict(page.meta)
+            for key in lists:
+                kept[key] = list(kept[key])
+            memo.meta = (pm.meta, kept, lists)
         return markdown
 
     def _page_header(self, markdown, *, page, config, files):
         """The generated header above the author's prose (the edition's view of it)."""
-        src = page.file.src_uri
-        pm = self.by_src.get(src)
-        if pm is None or self.site is None:
+        memo = self.page_memos.get(page.file.src_uri)
+        if memo is None or self.site is None:
             return markdown
+        pm = memo.pm
+
         def render() -> str:
             return self.site.postmortem_header(pm) + f"\n{PROSE_MARK}\n\n" + self.site.prose(pm, markdown)
 
         if not self.serving:
-            ahead = self.ahead.take(("header", src)) if self.ahead is not None else None
+            ahead = self.ahead.take(("header", page.file.src_uri)) if self.ahead is not None else None
             if ahead is None:
                 return render()
             header, stashed = ahead
@@ -451,15 +460,15 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
             self.ahead_taken["header"] += 1
             return header + f"\n{PROSE_MARK}\n\n" + self.site.prose(pm, markdown)
         site = self.site
-        known = self.headers.get(src)
+        known = memo.header
         # reused only when made by the previous build, whose builder answers header_unchanged
         if known is not None and known[0] == site.previous_generation and known[1] == markdown \
                 and site.header_unchanged(pm):
             known[0] = site.generation
-            self.page_blobs[src] = known[3]  # stashed again only if on_page_context needs them
+            memo.blobs = known[3]  # stashed again only if on_page_context needs them
             return known[2]
         out, stashed = site.stashing_into(render)
-        self.headers[src] = [site.generation, markdown, out, stashed]
+        memo.header = [site.generation, markdown, out, stashed]
         return out
 
     on_page_markdown = CombinedEvent(_page_meta, _page_header)
@@ -469,36 +478,54 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
     def on_page_context(self, context, *, page, config, nav):
         if self.site is None or not page.content:
             return context
-        src = page.file.src_uri
-        keep = self.serving and src in self.by_src
-        known = self.unstashed.get(src) if keep else None
+        memo = self.page_memos.get(page.file.src_uri)
+        keep = self.serving and memo is not None
+        known = memo.unstashed if keep else None
         if known is not None and known[0] == page.content:
             # Usually the very string on_page_content returned in the last build (so the compare is
             # a pointer compare): its placeholders stand for the same stashed HTML as then, since
             # stash keys are never reused for other HTML.
             page.content = known[1]
             return context
-        blobs = self.page_blobs.pop(src, None)
-        if blobs:
-            self.site.restash(blobs)
+        if memo is not None and memo.blobs:
+            self.site.restash(memo.blobs)
+            memo.blobs = None
         html = self.site.unstash(page.content)
         if keep:
-            self.unstashed[src] = (page.content, html)
+            memo.unstashed = (page.content, html)
         page.content = html
         return context
 
     def on_page_content(self, html, *, page, config, files):
-        src = page.file.src_uri
-        if src not in self.by_src:
+        memo = self.page_memos.get(page.file.src_uri)
+        if memo is None:
             return html
-        known = self.cleaned.get(src)
+        known = memo.cleaned
         if known is not None and known[0] == html:  # a string compare: far cheaper than sanitising again
             return known[1]
         head, mark, prose = html.partition(PROSE_MARK)
         out = head + clean_html(prose) if mark else clean_html(html)
         if self.serving:
-            self.cleaned[src] = (html, out)
+            memo.cleaned = (html, out)
         return out
+
+
+class _PageMemo:
+    """One postmortem page's record for the page hooks: its postmortem in this build, what one
+    hook passes the next, and under `mkdocs serve` what each hook made in the last build (one
+    lookup per hook instead of one per dict)."""
+
+    __slots__ = ("pm", "meta_from_check", "blobs", "source", "meta", "header", "cleaned", "unstashed")
+
+    def __init__(self) -> None:
+        self.pm = None
+        self.meta_from_check = None  # page meta (or `meta`) from on_page_read_source, for _page_meta
+        self.blobs = None  # what a reused header stands in for, stashed again only if needed
+        self.source: tuple[str, str] | None = None  # (content hash, prose)
+        self.meta: tuple | None = None  # (front matter the check read, page.meta made of it, its list keys)
+        self.header: list | None = None  # [build, Markdown in, Markdown out, stashed HTML]
+        self.cleaned: tuple[str, str] | None = None  # (HTML in, sanitised HTML out)
+        self.unstashed: tuple[str, str] | None = None  # (page.content in, with stashed HTML back)
 
 
 def _file_stamp(path) -> tuple:

@@ -14,7 +14,7 @@ import posixpath
 import re
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from html import escape as html_escape
 from datetime import date
 
@@ -206,14 +206,28 @@ class SiteBuilder:
         self.public = self.edition == "public"
         self.people = self._people_index(previous)
         chosen = apply_edition(self.kb.valid, self.edition, self.people)
-        self.pms = sorted(chosen, key=lambda p: (p.date or date.min, p.id or ""), reverse=True)
-        self.by_id = {pm.id: pm for pm in self.pms if pm.id}
-        self.excluded_ids = {pm.id for pm in self.kb.valid if pm.id and pm.id not in self.by_id}
+        ids = {pm.id for pm in chosen if pm.id}
+        self.excluded_ids = {pm.id for pm in self.kb.valid if pm.id and pm.id not in ids}
         # What every page depends on beyond its own postmortem: who counts as a person (the public
         # edition takes their names out) and which IDs are redacted. Nothing of the previous build
         # is reused unless it is unchanged.
         self.kb_key = (tuple(sorted(self.people.names)), tuple(sorted(self.excluded_ids)))
         carry = previous if previous is not None and previous.kb_key == self.kb_key else None
+        # Under serve, postmortems edited in place (same path, date and ID) keep their places in
+        # the last build's orders and groups: (last version, this one) of each, else None.
+        self._chosen = chosen
+        self._edited = _edited(chosen, carry._chosen) if carry is not None else None
+        if self._edited is not None:
+            self.pms = _swapped(carry.pms, self._edited)
+        else:
+            self.pms = sorted(chosen, key=lambda p: (p.date or date.min, p.id or ""), reverse=True)
+        self.by_id = {pm.id: pm for pm in self.pms if pm.id}
+        self._previous_id_order = carry._id_order if self._edited is not None else None
+        self._previous_groups = carry.groups if self._edited is not None else None
+        self._previous_exports = carry._exports if self._edited is not None else None
+        self._exports: tuple | None = None
+        self._previous_totals = carry._kept_totals if self._edited is not None else None
+        self._kept_totals: tuple | None = None
         # URLs and relative links are functions of paths alone (and use_directory_urls, which a
         # kept builder shares): they carry over as they are
         self._urls: dict[str, str] = carry._urls if carry else {}
@@ -229,7 +243,7 @@ class SiteBuilder:
         # (which depend on which IDs exist). Given kb_key, the view is a function of it, so what is
         # made from a postmortem is kept by token; an unchanged token is the previous build's very
         # object, so comparing keys made of tokens costs a pointer compare each.
-        previous_tokens = carry._tokens if carry else {}
+        previous_tokens = self._previous_tokens = carry._tokens if carry else {}
         self._tokens: dict[str, tuple] = {}
         changed = []
         for pm in self.pms:
@@ -281,8 +295,13 @@ class SiteBuilder:
     def _people_index(self, previous: SiteBuilder | None):
         """people_index(kb.valid, cfg.people), each postmortem's people kept while it is the same
         object (the check's memory under serve), the index itself while the names are the same."""
-        known = previous._people_of if previous is not None else {}
         self._people_of: dict[str, tuple[Postmortem, frozenset[str]]] = {}
+        index = self.result.people  # the check's, made of the same postmortems
+        if index is not None and self.kb.config is self.cfg:
+            if previous is not None and previous.people.names == index.names:
+                return previous.people
+            return index
+        known = previous._people_of if previous is not None else {}
         names: set[str] = set()
         for pm in self.kb.valid:
             hit = known.get(pm.path)
@@ -407,6 +426,10 @@ class SiteBuilder:
 
     # ---- groups ---------------------------------------------------------------
     def _groups(self) -> dict[str, list[Group]]:
+        previous = self._previous_groups
+        if previous is not None and all(_group_key(old) == _group_key(new) for old, new in self._edited):
+            self._group_names = self._previous_group_names
+            return _groups_swapped(previous, self._edited)
         out: dict[str, dict[str, Group]] = {"severity": {}, "service": {}, "tag": {}, "year": {}}
         used: dict[str, set[str]] = defaultdict(set)
 
@@ -459,8 +482,7 @@ class SiteBuilder:
         """What _groups reads of a postmortem to know which groups there are, in what order."""
         d = self._of(pm)
         if d.groups is None:
-            d.groups = (pm.severity, tuple(sorted(pm.services)), tuple(sorted(pm.tags)),
-                        str(pm.date.year) if pm.date else None)
+            d.groups = _group_key(pm)
         return d.groups
 
     def group_src(self, kind: str, key: str) -> str | None:
@@ -511,15 +533,18 @@ class SiteBuilder:
             d.overdue = select(rows, overdue=True)
             d.done = select(rows, status=("done",))
             d.action_key = (rows, tuple(pm.services))
-            d.open_items = sum(1 for a in pm.action_items if not a.is_closed())
-            d.overdue_items = sum(1 for a in pm.action_items if a.is_overdue(self.as_of))
+            d.open_items = _open_items(pm)
+            d.overdue_items = _overdue_items(pm, self.as_of)
             d.rows = rows
         return d
 
     def _by_id(self) -> list[Postmortem]:
         """The postmortems in `action_rows`' order (by ID)."""
         if self._id_order is None:
-            self._id_order = sorted(self.pms, key=lambda p: p.id or "")
+            if self._previous_id_order is not None:
+                self._id_order = _swapped(self._previous_id_order, self._edited)
+            else:
+                self._id_order = sorted(self.pms, key=lambda p: p.id or "")
         return self._id_order
 
     def row_html(self, pm: Postmortem, link) -> Markup:
@@ -575,8 +600,7 @@ class SiteBuilder:
 
     def _home(self) -> Page:
         src = self.path("index.md")
-        ds = [self._actions_of(pm) for pm in self.pms]
-        statuses = Counter(pm.status for pm in self.pms)
+        statuses, open_items, overdue = self._totals()
         latest = self.pms[: self.latest]
         data = {
             "total": len(self.pms),
@@ -584,7 +608,7 @@ class SiteBuilder:
             "by_year": [(g.label, g.src, len(g.postmortems)) for g in self.groups["year"]],
             "by_status": [(s, statuses[s]) for s in ("published", "in-review", "draft")],
             "services": len(self.groups["service"]),
-            "open_items": sum(d.open_items for d in ds), "overdue": sum(d.overdue_items for d in ds),
+            "open_items": open_items, "overdue": overdue,
         }
 
         def make() -> Page:
@@ -632,7 +656,7 @@ class SiteBuilder:
                 def markdown() -> str:
                     link = self.linker(src)
                     return self.env.get_template("table_page.md.j2").render(
-                        title=title, subtitle=subtitle, kind=kind, rows=[self.row_html(pm, link) for pm in chunk],
+                        title=title, subtitle=subtitle, kind=kind, rows=self._table_rows(src, chunk, link),
                         total=len(pms), page=n,
                         pages=[(i + 1, link(s)) for i, s in enumerate(srcs)] if len(srcs) > 1 else [],
                         filters=kind in ("all", "severity", "service", "tag", "year"),
@@ -642,7 +666,24 @@ class SiteBuilder:
             out.append(self._memoised(
                 ("table", src), lambda: (first_src, title, subtitle, kind, in_nav, n, len(srcs), len(pms),
                                          tuple([keys[pm.path] for pm in chunk])), make))
+            if self.memo and ("table rows", src) not in self._memo and ("table rows", src) in self._previous_memo:
+                self._memo[("table rows", src)] = self._previous_memo[("table rows", src)]
         return out
+
+    def _table_rows(self, src: str, chunk: list[Postmortem], link) -> list[Markup]:
+        """row_html of each postmortem on the table page `src`. A row is a function of its key and
+        the page, so under serve a row of the last build's table on this page is kept while its
+        key is the very same object (its postmortem's token and service pages unchanged)."""
+        keys = [self._pm_keys[pm.path] for pm in chunk]
+        previous = self._previous_memo.get(("table rows", src)) if self.memo else None
+        if previous is not None and len(previous[0]) == len(keys):
+            rows = [row if key is was else self.row_html(pm, link)
+                    for pm, key, was, row in zip(chunk, keys, previous[0], previous[1])]
+        else:
+            rows = [self.row_html(pm, link) for pm in chunk]
+        if self.memo:
+            self._memo[("table rows", src)] = (keys, rows)
+        return rows
 
     # ---- action items --------------------------------------------------------------
     def action_row_html(self, r: _Row, link, show_pm: bool = True) -> Markup:
@@ -656,11 +697,40 @@ class SiteBuilder:
                 "due": a.due.isoformat() if a.due else "", "status": a.status, "severity": pm.severity or "",
                 "ticket": a.ticket, "overdue": r.overdue, "days_overdue": r.days_overdue}
 
+    def _totals(self) -> tuple[Counter, int, int]:
+        """Postmortems by status, open and overdue action items. Under serve, when only postmortems
+        edited in place changed, the last build's totals less their old versions' and plus the new."""
+        previous = self._previous_totals
+        if previous is not None:
+            statuses, open_items, overdue = Counter(previous[0]), previous[1], previous[2]
+            for old, new in self._edited:
+                statuses[old.status] -= 1
+                statuses[new.status] += 1
+                open_items += _open_items(new) - _open_items(old)
+                overdue += _overdue_items(new, self.as_of) - _overdue_items(old, self.as_of)
+        else:
+            ds = [self._actions_of(pm) for pm in self.pms]
+            statuses = Counter(pm.status for pm in self.pms)
+            open_items, overdue = sum(d.open_items for d in ds), sum(d.overdue_items for d in ds)
+        self._kept_totals = (statuses, open_items, overdue)
+        return statuses, open_items, overdue
+
     def _action_pages(self) -> list[Page]:
-        ds = [self._actions_of(pm) for pm in self._by_id()]  # `action_rows` order, `select`ed per postmortem
         # Every rollup is made of the rows (compared by what they show) and the services they are
         # grouped by: while those are the last build's, so are the pages (a title edit, prose).
+        # When only postmortems edited in place changed, theirs alone are compared.
+        hit = self._previous_memo.get(("action pages",)) if self.memo and self._edited is not None else None
+        if hit is not None and all(self._previous_action_key(old) == self._actions_of(new).action_key
+                                   for old, new in self._edited):
+            return self._memoised(("action pages",), lambda: hit[0], lambda: self._make_action_pages(
+                [self._actions_of(pm) for pm in self._by_id()]))
+        ds = [self._actions_of(pm) for pm in self._by_id()]  # `action_rows` order, `select`ed per postmortem
         return self._memoised(("action pages",), lambda: [d.action_key for d in ds], lambda: self._make_action_pages(ds))
+
+    def _previous_action_key(self, old: Postmortem):
+        """The action key the last build made of `old` (None if it made none)."""
+        d = self._previous_derived.get(old.path)
+        return d.action_key if d is not None and d.token == self._previous_tokens.get(old.path) else None
 
     def _make_action_pages(self, ds: list[_Derived]) -> list[Page]:
         open_rows = [r for d in ds for r in d.open]
@@ -806,14 +876,26 @@ class SiteBuilder:
         """Every field of a postmortem `possible_recurrences` reads."""
         d = self._of(pm)
         if d.recurrence is None:
-            d.recurrence = (pm.path, pm.id, incident_start(pm, self.cfg), tuple(pm.tags), tuple(pm.services),
-                            pm.problem, tuple(pm.related))
+            d.recurrence = self._recurrence_key(pm)
         return d.recurrence
 
+    def _recurrence_key(self, pm: Postmortem) -> tuple:
+        return (pm.path, pm.id, incident_start(pm, self.cfg), tuple(pm.tags), tuple(pm.services),
+                pm.problem, tuple(pm.related))
+
     def _recurrences(self) -> list[tuple]:
-        """(service, earlier path, later path, shared tags, days apart) of each possible recurrence."""
+        """(service, earlier path, later path, shared tags, days apart) of each possible recurrence.
+        When only postmortems edited in place changed, only theirs are compared (old and new)."""
+        hit = self._previous_memo.get(("recurrences",)) if self.memo and self._edited is not None else None
+        if hit is not None and all(self._recurrence_key(old) == self._recurrence_fields(new)
+                                   for old, new in self._edited):
+            def key() -> tuple:
+                return hit[0]
+        else:
+            def key() -> tuple:
+                return tuple([self._recurrence_fields(pm) for pm in self.pms])
         return self._memoised(
-            ("recurrences",), lambda: tuple([self._recurrence_fields(pm) for pm in self.pms]),
+            ("recurrences",), key,
             lambda: [(r.service, r.first.path, r.second.path, r.shared_tags, r.days_apart)
                      for r in possible_recurrences(self.pms, self.cfg)])
 
@@ -939,32 +1021,45 @@ class SiteBuilder:
     def exports(self) -> dict[str, str]:
         site_url = lambda pm: self.url(self.pm_src(pm))  # noqa: E731 - site-relative URL
         header = csv_text([])
-        lines = []
-        for pm in self._by_id():
-            d = self._actions_of(pm)
-            if d.csv is None:
-                d.csv = csv_text(d.rows)[len(header):]  # the same lines as in one `csv_text` of every row
-            lines.append(d.csv)
         if self.memo:
-            text = self._postmortems_json(site_url)
-        else:
+            head, empty, tail = postmortems_json([], self.cfg, self.as_of, site_url).rpartition("[]")
+        if not self.memo or not empty:  # an envelope _export_parts does not know: all at once
+            lines = [self._csv_lines(pm, header) for pm in self._by_id()]
             text = postmortems_json(self.pms, self.cfg, self.as_of, site_url)
+        else:
+            lines, parts = self._export_parts(header, head, tail, site_url)
+            text = f"{head}[{','.join(parts)}]{tail}"
         return {self.path("pmkb", "postmortems.json"): text, self.path("pmkb", "action-items.csv"): header + "".join(lines)}
 
-    def _postmortems_json(self, site_url) -> str:
-        """postmortems_json(self.pms, ...), each record kept by token: postmortems_json makes the
-        envelope (of no postmortem) and each record (of one), and orders them by ID as _by_id does."""
-        head, empty, tail = postmortems_json([], self.cfg, self.as_of, site_url).rpartition("[]")
-        if not empty:  # an envelope this does not know: all at once
-            return postmortems_json(self.pms, self.cfg, self.as_of, site_url)
-        parts = []
-        for pm in self._by_id():
+    def _csv_lines(self, pm: Postmortem, header: str) -> str:
+        d = self._actions_of(pm)
+        if d.csv is None:
+            d.csv = csv_text(d.rows)[len(header):]  # the same lines as in one `csv_text` of every row
+        return d.csv
+
+    def _export_parts(self, header: str, head: str, tail: str, site_url) -> tuple[list[str], list[str]]:
+        """Each postmortem's lines of action-items.csv and record in postmortems.json, by ID as
+        _by_id orders them and as postmortems_json makes them (the envelope of no postmortem, a
+        record of one), kept by token. Under serve, when only postmortems edited in place changed
+        (see `_edited`), the last build's lists with those postmortems' parts made again."""
+        def json_of(pm: Postmortem) -> str:
             d = self._of(pm)
             if d.json is None:
                 one = postmortems_json([pm], self.cfg, self.as_of, site_url)
                 d.json = one[len(head) + 1:len(one) - len(tail) - 1]
-            parts.append(d.json)
-        return f"{head}[{','.join(parts)}]{tail}"
+            return d.json
+
+        order = self._by_id()
+        previous = self._previous_exports
+        if previous is not None and previous[0] == (head, tail) and len(previous[1]) == len(order):
+            lines, parts = list(previous[2]), list(previous[3])
+            for i in [i for i, (pm, was) in enumerate(zip(order, previous[1])) if pm is not was]:
+                lines[i], parts[i] = self._csv_lines(order[i], header), json_of(order[i])
+        else:
+            lines = [self._csv_lines(pm, header) for pm in order]
+            parts = [json_of(pm) for pm in order]
+        self._exports = ((head, tail), order, lines, parts)
+        return lines, parts
 
     # ---- the postmortem page ------------------------------------------------------
     def postmortem_header(self, pm: Postmortem) -> str:
@@ -1104,6 +1199,60 @@ _GROUP_SUBTITLE = {
     "year": "Postmortems of incidents that started in {label}.",
 }
 _PHASE_COLOURS = {"detect": "detect", "triage": "triage", "mitigate": "mitigate", "resolve": "resolve", "review": "review"}
+
+
+def _open_items(pm: Postmortem) -> int:
+    return sum(1 for a in pm.action_items if not a.is_closed())
+
+
+def _overdue_items(pm: Postmortem, as_of: date) -> int:
+    return sum(1 for a in pm.action_items if a.is_overdue(as_of))
+
+
+def _group_key(pm: Postmortem) -> tuple:
+    """Everything _groups reads of a postmortem (its groups, and their order of appearance)."""
+    return (pm.severity, tuple(sorted(pm.services)), tuple(sorted(pm.tags)), str(pm.date.year) if pm.date else None)
+
+
+_MAX_EDITED = 16  # more edits than this at once: sorting afresh is as cheap
+
+
+def _edited(now: list[Postmortem], before: list[Postmortem]) -> list[tuple[Postmortem, Postmortem]] | None:
+    """(last version, this one) of each postmortem that is not the last build's object, when each
+    has the same place, path, date and ID as before: then every order (newest first, by ID) is
+    the last build's with the new versions in the old ones' places. None otherwise."""
+    if len(now) != len(before):
+        return None
+    out = []
+    for new, old in zip(now, before):
+        if new is not old:
+            if new.path != old.path or new.date != old.date or new.id != old.id or len(out) == _MAX_EDITED:
+                return None
+            out.append((old, new))
+    return out
+
+
+def _swapped(order: list[Postmortem], edited: list[tuple[Postmortem, Postmortem]]) -> list[Postmortem]:
+    """`order` with each edited postmortem's new version in place of its last one."""
+    if not edited:
+        return list(order)
+    new_of = {id(old): new for old, new in edited}
+    return [new_of.get(id(pm), pm) for pm in order]
+
+
+def _groups_swapped(groups: dict[str, list[Group]], edited) -> dict[str, list[Group]]:
+    """The last build's groups (its order, pages and members) with edited postmortems' new
+    versions in place: their _group_key is unchanged, so they are in the same groups."""
+    out = {kind: list(gs) for kind, gs in groups.items()}
+    for old, new in edited:
+        severity, services, tags, year = _group_key(old)
+        for kind, keys in (("severity", (severity,) if severity else ()), ("service", services), ("tag", tags),
+                           ("year", (year,) if year else ())):
+            gs = out[kind]
+            for key in set(keys):
+                i = next(i for i, g in enumerate(gs) if g.key == key)
+                gs[i] = replace(gs[i], postmortems=[new if pm is old else pm for pm in gs[i].postmortems])
+    return out
 
 
 def _timeline_view(pm: Postmortem) -> dict:

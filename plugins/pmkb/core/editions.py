@@ -123,19 +123,26 @@ def redact_ids(text: str, excluded: set[str]) -> str:
 def apply_edition(pms: list[Postmortem], edition: str, people) -> list[Postmortem]:
     """The postmortems of an edition: `related` links to excluded ones dropped, and mentions
     of excluded IDs in titles, impact, timeline and action items withheld."""
-    chosen = [pm for pm in pms if includes(pm, edition)]
+    chosen = list(pms) if edition == "restricted" else \
+        [pm for pm in pms if pm.visibility != "restricted"] if edition == "internal" else \
+        [pm for pm in pms if includes(pm, edition)]  # includes(), inline for the common editions
     if edition == "public":
         chosen = [public_view(pm, people) for pm in chosen]
     ids = {pm.id for pm in chosen if pm.id}
     excluded = {pm.id for pm in pms if pm.id and pm.id not in ids}
     out = []
     for pm in chosen:
-        texts = [pm.title or "", pm.impact.description or ""] + [e.event for e in pm.timeline] + \
-            [a.action for a in pm.action_items]
-        if any(r not in ids for r in pm.related) or (excluded and any(_mentions(t, excluded) for t in texts)):
+        if (pm.related and not ids.issuperset(pm.related)) or \
+                (excluded and any(_mentions(t, excluded) for t in _texts(pm))):
             pm = _withhold(pm, ids, excluded)
         out.append(pm)
     return out
+
+
+def _texts(pm: Postmortem) -> list[str]:
+    """The texts `_withhold` rewrites (made only when some ID is excluded)."""
+    return [pm.title or "", pm.impact.description or ""] + [e.event for e in pm.timeline] + \
+        [a.action for a in pm.action_items]
 
 
 def _mentions(text: str, excluded: set[str]) -> bool:

@@ -4,6 +4,7 @@ one `check` pipeline that the CLI and the MkDocs plugin both call.
 
 from __future__ import annotations
 
+import bisect
 import fnmatch
 import os
 import time
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from .cache import ResultCache, settings_key
 from .gc_pause import paused_gc
-from .blame import PeopleIndex, check_blame_file, check_named_people, people_index, settings_for
+from .blame import PeopleIndex, check_blame_file, check_named_people, settings_for
 from .editions import check_public
 from .config import Config
 from .findings import Findings
@@ -22,7 +23,7 @@ from .model import Diagnostic, Postmortem
 from .parallel import map_chunks
 from .parse import content_hash, read_postmortem
 from .rules.actions import check_actions
-from .rules.knowledge_base import check_knowledge_base
+from .rules.knowledge_base import add_notes, kb_facts, kb_notes
 from .rules.template import check_template
 from .suppress import apply_suppressions
 
@@ -65,6 +66,7 @@ class CheckResult:
     diagnostics: list[Diagnostic]
     files_checked: int
     checked_paths: set[str] = field(default_factory=set)  # display paths whose findings are reported
+    people: PeopleIndex | None = None  # everyone the knowledge base knows (people_index of kb.valid and config)
 
     def count(self, severity: str) -> int:
         return sum(1 for d in self.diagnostics if d.severity == severity)
@@ -166,6 +168,7 @@ class ParseCache:
         self.dated: dict[str, tuple[str, date, list[Diagnostic]]] = {}
         self.named: dict[str, tuple[str, list[Diagnostic]]] = {}
         self.people: frozenset[str] | None = None
+        self.last = None  # what the last check left for the next (kb._LastCheck)
         self._key: str | None = None
 
     def use(self, key: str) -> None:
@@ -232,6 +235,13 @@ def check(
 
 def _check(cfg, files, only, display, cache, as_of, workers, disk) -> CheckResult:
     results = _per_file(cfg, files, display, cache, workers, disk)
+    last = cache.last if cache is not None else None
+    if cache is not None:
+        cache.last = None
+    if last is not None and only is None and last.as_of == as_of:
+        out = _check_again(cfg, results, last, cache)
+        if out is not None:
+            return out
     pms = [pm for pm, _ in results]
     per_path: dict[str, Findings] = {}
     for pm, diags in results:
@@ -239,21 +249,114 @@ def _check(cfg, files, only, display, cache, as_of, workers, disk) -> CheckResul
         f.items = list(diags) + _dated(pm, cfg, as_of, cache)
         per_path[pm.path] = f
     kb = KnowledgeBase(cfg, pms, as_of)
-    check_knowledge_base([pm for pm in pms if not pm.fatal], per_path, cfg)
-    _named_people(kb, per_path, cache)
-    diagnostics: list[Diagnostic] = []
+    valid = [pm for pm in pms if not pm.fatal]
+    notes = kb_notes(valid)
+    for path, found in notes.items():
+        f = per_path[path]
+        for pm, rule, where, message, suggestion in found:
+            f.add(rule, pm.span_of(*where), message, suggestion)
+    people_of = [None if pm.fatal else frozenset(pm.people) for pm in pms]
+    index = PeopleIndex(sorted(set(cfg.people).union(*[p for p in people_of if p is not None])))
+    _named_people(kb, index, per_path, cache)
     wanted = None if only is None else {display(p.resolve()) for p in only}
+    items: dict[str, list[Diagnostic]] = {}
     for pm in pms:
-        f = per_path[pm.path]
-        items = f.items
-        if pm.suppressions is not None:
-            f.items = []
-            items = apply_suppressions(items, pm.suppressions, pm.path, f) + f.items
-        if wanted is None or pm.path in wanted:
-            diagnostics.extend(items)
+        items[pm.path] = sorted(_final(pm, per_path[pm.path]), key=Diagnostic.sort_key)
+    diagnostics = [d for pm in pms if wanted is None or pm.path in wanted for d in items[pm.path]]
     diagnostics.sort(key=Diagnostic.sort_key)
     checked = {pm.path for pm in pms} if wanted is None else wanted
-    return CheckResult(kb, diagnostics, len(checked), checked)
+    result = CheckResult(kb, diagnostics, len(checked), checked, people=index)
+    if cache is not None and only is None and len(items) == len(pms):  # paths are unique: each its own findings
+        cache.last = _LastCheck(as_of, results, [kb_facts(pm) for pm in pms], people_of, notes, items, result)
+    return result
+
+
+def _final(pm: Postmortem, f: Findings) -> list[Diagnostic]:
+    """A file's findings once its suppression comments had their say."""
+    items = f.items
+    if pm.suppressions is not None:
+        f.items = []
+        items = apply_suppressions(items, pm.suppressions, pm.path, f) + f.items
+    return items
+
+
+@dataclass
+class _LastCheck:
+    """What a check left for the next under `mkdocs serve` (see `_check_again`): the per-file
+    results it was made of, each file's knowledge-base facts, people and notes, and each
+    file's findings (in line order)."""
+
+    as_of: date
+    results: list
+    facts: list[tuple]
+    people_of: list[frozenset[str] | None]
+    notes: dict[str, list]
+    items: dict[str, list[Diagnostic]]
+    result: CheckResult
+
+
+def _check_again(cfg, results, last: _LastCheck, cache: ParseCache) -> CheckResult | None:
+    """The check of a knowledge base whose files are the last check's, some edited without
+    changing what other files' findings depend on: their paths, knowledge-base facts (IDs,
+    action-item IDs, related links) and the people they name. Only the edited files' findings
+    are made again; None when that is not the case (the whole check runs)."""
+    old = last.results
+    if len(old) != len(results):
+        return None
+    changed = [i for i, (new, was) in enumerate(zip(results, old)) if new is not was]
+    people_of = last.people_of
+    facts = last.facts
+    for i in changed:
+        pm, was = results[i][0], old[i][0]
+        if pm.path != was.path or kb_facts(pm) != facts[i] \
+                or (None if pm.fatal else frozenset(pm.people)) != people_of[i]:
+            return None
+    prev = last.result
+    items = last.items
+    if changed:
+        index = prev.people
+        if cache.people != frozenset(index.names):  # the named-people memo is for other people
+            return None
+        items = dict(items)
+        settings = settings_for(cfg)
+        for i in changed:
+            pm, diags = results[i]
+            f = Findings(pm.path, cfg, pm.status)
+            f.items = list(diags) + _dated(pm, cfg, last.as_of, cache)
+            add_notes(pm, last.notes.get(pm.path, ()), f)
+            if not pm.fatal:
+                hit = cache.named.get(pm.path)
+                if hit is None or hit[0] != pm.content_hash:
+                    g = Findings(pm.path, cfg, pm.status)
+                    check_named_people(pm, g, index, settings)
+                    hit = cache.named[pm.path] = (pm.content_hash, g.items)
+                f.items.extend(hit[1])
+            items[pm.path] = sorted(_final(pm, f), key=Diagnostic.sort_key)
+        diagnostics = prev.diagnostics
+        for path in {results[i][0].path for i in changed}:  # each file's findings in place of its last
+            start = bisect.bisect_left(diagnostics, path, key=_path_of)
+            end = bisect.bisect_right(diagnostics, path, lo=start, key=_path_of)
+            diagnostics = diagnostics[:start] + items[path] + diagnostics[end:]
+        kb = _kb_again(prev.kb, cfg, [pm for pm, _ in results], [(old[i][0], results[i][0]) for i in changed])
+        prev = CheckResult(kb, diagnostics, prev.files_checked, prev.checked_paths, people=prev.people)
+    cache.last = _LastCheck(last.as_of, results, facts, people_of, last.notes, items, prev)
+    return prev
+
+
+def _path_of(d: Diagnostic) -> str:
+    return d.path
+
+
+def _kb_again(kb: KnowledgeBase, cfg: Config, pms: list[Postmortem], replaced: list[tuple[Postmortem, Postmortem]]) -> KnowledgeBase:
+    """The knowledge base with edited postmortems in place of their last versions, whose IDs
+    and related links are unchanged (so the backlinks are too)."""
+    by_id = dict(kb.by_id)
+    for was, pm in replaced:
+        if pm.id and by_id.get(pm.id) is was:
+            by_id[pm.id] = pm
+    out = object.__new__(KnowledgeBase)
+    out.config, out.postmortems, out.as_of, out.by_id, out.backlinks = cfg, pms, kb.as_of, by_id, kb.backlinks
+    return out
 
 
 def _dated(pm: Postmortem, cfg: Config, as_of: date, cache: ParseCache | None) -> list[Diagnostic]:
@@ -267,11 +370,10 @@ def _dated(pm: Postmortem, cfg: Config, as_of: date, cache: ParseCache | None) -
     return items
 
 
-def _named_people(kb: KnowledgeBase, per_path: dict[str, Findings], cache: ParseCache | None) -> None:
+def _named_people(kb: KnowledgeBase, index: PeopleIndex, per_path: dict[str, Findings], cache: ParseCache | None) -> None:
     """People named in root-cause sections: needs everyone the knowledge base knows, so under
     serve a file's result is kept while its content and that set of people are unchanged."""
     cfg = kb.config
-    index = people_index(kb.valid, cfg.people)
     memo: dict[str, tuple[str, list[Diagnostic]]] = {}
     if cache is not None:
         people = frozenset(index.names)
@@ -339,19 +441,24 @@ def _per_file(cfg, files, display, cache, workers, disk):
     results: list = [None] * len(files)
     todo: list[tuple[int, Path, str, bytes | None]] = []
     stats: dict[int, tuple] = {}
+    known = cache._stats if cache is not None else {}
+    stat = os.stat
     for i, (abs_path, rel) in enumerate(files):
         data = None
         if cache is not None or disk is not None:
             try:
-                st = abs_path.stat()
+                name = str(abs_path)
+                st = stat(name)
                 if cache is not None:
-                    stats[i] = key = ParseCache.stat_key(st)
-                    hit = cache.get_unchanged(str(abs_path), key)
-                    if hit is not None:
+                    # get_unchanged(name, stat_key(st)), inline: a serve rebuild asks for every file
+                    key = (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino, st.st_dev)
+                    hit = known.get(name)
+                    if hit is not None and hit[0] == key:
                         if disk is not None:
                             disk.keep(rel)
-                        results[i] = hit[1]
+                        results[i] = hit[2]
                         continue
+                    stats[i] = key
                 data = abs_path.read_bytes() if st.st_size <= cfg.max_file_size else None
             except OSError:
                 data = None

@@ -8,9 +8,36 @@ from ..config import Config
 from ..findings import Findings
 from ..model import Postmortem
 
+# (the postmortem, rule, the key path of its span in the postmortem, message, suggestion)
+Note = tuple[Postmortem, str, tuple, str, "str | None"]
+
+
+def kb_facts(pm: Postmortem) -> tuple:
+    """Everything the rules below read of a postmortem besides its spans: while every
+    postmortem's facts (and path) are the same, so are the notes (see `kb_notes`)."""
+    raw = pm.front_matter.get("related")
+    return (pm.fatal, pm.id, tuple([(a.id, a.index) for a in pm.action_items if pm.id or not a.id.startswith("#")]),
+            tuple(pm.related), isinstance(raw, list))
+
 
 def check_knowledge_base(pms: list[Postmortem], findings: dict[str, Findings], cfg: Config) -> None:
-    """O(n): one pass to index IDs, one to check each postmortem against the index."""
+    for path, notes in kb_notes(pms).items():
+        f = findings[path]
+        for pm, rule, where, message, suggestion in notes:
+            f.add(rule, pm.span_of(*where), message, suggestion)
+
+
+def add_notes(pm: Postmortem, notes, f: Findings) -> None:
+    """Notes of an earlier version of `pm` (same path and facts) as findings, with its spans."""
+    for _, rule, where, message, suggestion in notes:
+        f.add(rule, pm.span_of(*where), message, suggestion)
+
+
+def kb_notes(pms: list[Postmortem]) -> dict[str, list[Note]]:
+    """O(n): one pass to index IDs, one to check each postmortem against the index. Notes, not
+    findings: a serve rebuild after an edit that left every postmortem's `kb_facts` as they were
+    adds the edited file's notes again with its new spans (path -> notes in the order found)."""
+    out: dict[str, list[Note]] = defaultdict(list)
     by_id: dict[str, list[Postmortem]] = defaultdict(list)
     action_ids: dict[str, list[tuple[Postmortem, int]]] = defaultdict(list)
     for pm in pms:
@@ -24,19 +51,21 @@ def check_knowledge_base(pms: list[Postmortem], findings: dict[str, Findings], c
             paths = sorted(p.path for p in group)
             for pm in group:
                 others = ", ".join(p for p in paths if p != pm.path)
-                findings[pm.path].add("duplicate-id", pm.span_of("id"), f"id {pid} is also used by {others}",
-                                      "the next free id is shown by `pmkb new --dry-run`")
+                out[pm.path].append((pm, "duplicate-id", ("id",), f"id {pid} is also used by {others}",
+                                     "the next free id is shown by `pmkb new --dry-run`"))
     for aid, group in action_ids.items():
         if len(group) > 1:
             for pm, idx in group:
                 where = ", ".join(sorted({p.path for p, _ in group}))
-                findings[pm.path].add("duplicate-action-id", pm.span_of("action_items", idx),
-                                      f"action item id {aid} is used {len(group)} times ({where})")
+                out[pm.path].append((pm, "duplicate-action-id", ("action_items", idx),
+                                     f"action item id {aid} is used {len(group)} times ({where})", None))
     for pm in pms:
         raw = pm.front_matter.get("related")
         for i, rid in enumerate(pm.related):
-            span = pm.span_of("related", i) if isinstance(raw, list) else pm.span_of("related")
+            where = ("related", i) if isinstance(raw, list) else ("related",)
             if rid == pm.id:
-                findings[pm.path].add("self-related", span, f"{rid} lists itself in related")
+                out[pm.path].append((pm, "self-related", where, f"{rid} lists itself in related", None))
             elif rid not in by_id:
-                findings[pm.path].add("unknown-related", span, f"related id {rid} is not a postmortem in the knowledge base")
+                out[pm.path].append((pm, "unknown-related", where,
+                                     f"related id {rid} is not a postmortem in the knowledge base", None))
+    return out
