@@ -588,6 +588,29 @@ def test_serve_fills_the_results_cache_once_and_a_later_check_is_still_right(tmp
     assert any(d["rule"] == "blame-human-error" for d in check()["diagnostics"])
 
 
+def test_serve_reports_a_suppression_that_another_files_edit_left_unused(tmp_path, monkeypatch):
+    """Which suppressions silenced something is worked out afresh on every check: a copy of a
+    postmortem suppresses its duplicate ID; once the original's ID changes, the comment
+    silences nothing and says so, as a fresh check does."""
+    root = copy_sample(tmp_path)
+    original = next((root / "postmortems").rglob("INC-2024-001-*.md"))
+    text = original.read_text(encoding="utf-8")
+    copy = original.with_name("INC-2024-001-copy.md")
+    copy.write_text(text.replace("\n## ", "\n<!-- pmkb-disable-file duplicate-id -->\n\n## ", 1), encoding="utf-8")
+    plugin, rebuild = _serve_session(root, monkeypatch)
+
+    def rules_of(path: Path) -> set[str]:
+        return {d.rule for d in plugin.result.diagnostics if d.path.endswith(path.name)}
+
+    rebuild()
+    assert "duplicate-id" in rules_of(original) and "duplicate-id" not in rules_of(copy)
+    assert "unused-suppression" not in rules_of(copy)
+    original.write_text(text.replace("id: INC-2024-001", "id: INC-2024-901", 1), encoding="utf-8")
+    rebuild()
+    assert "duplicate-id" not in rules_of(original)
+    assert "unused-suppression" in rules_of(copy)
+
+
 def test_serve_rebuild_follows_an_edited_exclude(tmp_path, monkeypatch):
     """What a file is (a postmortem or not, and its path below the postmortems folder) is kept
     across serve rebuilds, and forgotten when the options that decide it change."""

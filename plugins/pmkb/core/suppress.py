@@ -89,7 +89,11 @@ def parse_suppressions(lines: list[str]) -> Suppressions:
 
 
 def apply_suppressions(diags: list[Diagnostic], sup: Suppressions, path: str, findings) -> list[Diagnostic]:
-    """Drop silenced diagnostics; report comments that name unknown rules or silence nothing."""
+    """Drop silenced diagnostics; report comments that name unknown rules or silence nothing.
+    What is used is worked out afresh: a kept postmortem (serve, the results cache) is checked
+    again when other files change what it is told."""
+    for s in sup.items:
+        s.used.clear()
     kept = [d for d in diags if not sup.silences(d)]
     for rule, span, msg in sup.problems:
         findings.add(rule, span, msg, "use a rule code or name from `pmkb rules`")
