@@ -260,7 +260,9 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
             inclusion = InclusionLevel.UNDEFINED if in_nav else InclusionLevel.NOT_IN_NAV
             if ahead and not page.rendered:
                 deferred[page.src] = page
-                files.append(_RenderedAhead.generated(config, page.src, content="", inclusion=inclusion))
+                f = _RenderedAhead.generated(config, page.src, content="", inclusion=inclusion)
+                f.fetch = functools.partial(self._page_rendered_ahead, page)
+                files.append(f)
             else:
                 files.append(File.generated(config, page.src, content=page.markdown, inclusion=inclusion))
             if page.in_nav:
@@ -294,14 +296,11 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         def own_stash_keys() -> None:  # never a key the parent hands out meanwhile
             site_module._STASH_IDS = itertools.count(1 << 40)
 
-        self.ahead = ahead = Prefetch(keys, render, child_setup=own_stash_keys)
+        self.ahead = Prefetch(keys, render, child_setup=own_stash_keys)
         self.ahead_taken = {"header": 0, "page": 0, "pages": len(deferred)}
-        for f in files:
-            if isinstance(f, _RenderedAhead) and f.src_uri in deferred:
-                f.fetch = functools.partial(self._page_rendered_ahead, ahead, deferred[f.src_uri])
 
-    def _page_rendered_ahead(self, ahead: Prefetch, page: Page) -> str:
-        got = ahead.take(("page", page.src))
+    def _page_rendered_ahead(self, page: Page) -> str:
+        got = self.ahead.take(("page", page.src)) if self.ahead is not None else None
         if got is None:  # the child failed on it (or died): rendered here, errors and all
             return page.markdown
         markdown, stashed = got

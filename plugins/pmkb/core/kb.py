@@ -251,10 +251,9 @@ def _check(cfg, files, only, display, cache, as_of, workers, disk) -> CheckResul
     kb = KnowledgeBase(cfg, pms, as_of)
     valid = [pm for pm in pms if not pm.fatal]
     notes = kb_notes(valid)
-    for path, found in notes.items():
-        f = per_path[path]
-        for pm, rule, where, message, suggestion in found:
-            f.add(rule, pm.span_of(*where), message, suggestion)
+    for pm in valid:
+        if pm.path in notes:
+            add_notes(pm, notes[pm.path], per_path[pm.path])
     people_of = [None if pm.fatal else frozenset(pm.people) for pm in pms]
     index = PeopleIndex(sorted(set(cfg.people).union(*[p for p in people_of if p is not None])))
     _named_people(kb, index, per_path, cache)
@@ -325,12 +324,7 @@ def _check_again(cfg, results, last: _LastCheck, cache: ParseCache) -> CheckResu
             f.items = list(diags) + _dated(pm, cfg, last.as_of, cache)
             add_notes(pm, last.notes.get(pm.path, ()), f)
             if not pm.fatal:
-                hit = cache.named.get(pm.path)
-                if hit is None or hit[0] != pm.content_hash:
-                    g = Findings(pm.path, cfg, pm.status)
-                    check_named_people(pm, g, index, settings)
-                    hit = cache.named[pm.path] = (pm.content_hash, g.items)
-                f.items.extend(hit[1])
+                f.items.extend(_named_in(pm, cfg, index, settings, cache.named))
             items[pm.path] = sorted(_final(pm, f), key=Diagnostic.sort_key)
         diagnostics = prev.diagnostics
         for path in {results[i][0].path for i in changed}:  # each file's findings in place of its last
@@ -383,12 +377,18 @@ def _named_people(kb: KnowledgeBase, index: PeopleIndex, per_path: dict[str, Fin
         memo = cache.named
     settings = settings_for(cfg)
     for pm in kb.valid:
-        hit = memo.get(pm.path)
-        if hit is None or hit[0] != pm.content_hash:
-            f = Findings(pm.path, cfg, pm.status)
-            check_named_people(pm, f, index, settings)
-            hit = memo[pm.path] = (pm.content_hash, f.items)
-        per_path[pm.path].items.extend(hit[1])
+        per_path[pm.path].items.extend(_named_in(pm, cfg, index, settings, memo))
+
+
+def _named_in(pm: Postmortem, cfg: Config, index: PeopleIndex, settings, memo: dict) -> list[Diagnostic]:
+    """The named-person findings of `pm`, kept in `memo` by path while its content is the same
+    (the caller clears `memo` when the people change)."""
+    hit = memo.get(pm.path)
+    if hit is None or hit[0] != pm.content_hash:
+        f = Findings(pm.path, cfg, pm.status)
+        check_named_people(pm, f, index, settings)
+        hit = memo[pm.path] = (pm.content_hash, f.items)
+    return hit[1]
 
 
 PARALLEL_MIN_FILES = 200  # below this, starting processes costs more than it saves

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from ..config import Config
 from ..findings import Findings
 from ..model import Postmortem
 
@@ -20,15 +19,9 @@ def kb_facts(pm: Postmortem) -> tuple:
             tuple(pm.related), isinstance(raw, list))
 
 
-def check_knowledge_base(pms: list[Postmortem], findings: dict[str, Findings], cfg: Config) -> None:
-    for path, notes in kb_notes(pms).items():
-        f = findings[path]
-        for pm, rule, where, message, suggestion in notes:
-            f.add(rule, pm.span_of(*where), message, suggestion)
-
-
 def add_notes(pm: Postmortem, notes, f: Findings) -> None:
-    """Notes of an earlier version of `pm` (same path and facts) as findings, with its spans."""
+    """`pm`'s notes (or those of an earlier version with the same path and facts) as findings,
+    with `pm`'s spans."""
     for _, rule, where, message, suggestion in notes:
         f.add(rule, pm.span_of(*where), message, suggestion)
 
