@@ -690,3 +690,24 @@ def test_timezone_applies_to_hhmm_and_naive_timestamps(make_kb):
 def test_duration_tolerance_is_one_minute(duration, ok, check_files):
     rc, data = check_files(edit("duration: 1h", f"duration: {duration}"), OTHER, {}, ())
     assert [d["code"] for d in diags_for(data, SHOWN)] == ([] if ok else ["PM111"])
+
+
+def test_findings_of_later_stages_stand_where_aliased_keys_are_written(make_kb):
+    """Knowledge-base notes and overdue items are found after a file's own checks, from the
+    spans kept for them: a file that writes `actions:`, `due_date:` and `related_incidents:`
+    gets them at those keys, in one process, with workers and from the results cache."""
+    text = edit("action_items:\n", "actions:\n",
+                "    due: 2099-01-31\n", "    due_date: 2024-01-31\n",
+                "related: []\n", "related_incidents: [INC-2024-002, INC-2099-009]\n")
+    other = edit("duration: 20m\n", "duration: 20m\naction_items:\n  - id: INC-2024-001-1\n"  # a duplicate action-item id
+                 "    action: Alert on indexer lag.\n    owner: Ana Silva\n    due: 2099-01-31\n", text=OTHER)
+    k = make_kb({TARGET: text, OTHER_PATH: other})
+    expected = [("action-item-overdue", 34, 15), ("duplicate-action-id", 31, 5), ("unknown-related", 37, 35)]
+    lines = text.split("\n")
+    assert lines[33].startswith("    due_date: 2024-01-31") and lines[30].startswith("  - id: INC-2024-001-1")
+    assert lines[36][34:].startswith("INC-2099-009")
+    for args in (("--workers", "1", "--no-cache"), ("--workers", "2", "--no-cache"), (), ()):  # the last from the cache
+        _, data, _ = k.check("--as-of", "2024-06-01", *args)
+        got = sorted((d["rule"], d["line"], d["column"]) for d in diags_for(data, SHOWN)
+                     if d["rule"] in ("action-item-overdue", "duplicate-action-id", "unknown-related"))
+        assert got == expected, args

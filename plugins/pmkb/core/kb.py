@@ -20,6 +20,7 @@ from .editions import check_public
 from .config import Config
 from .findings import Findings
 from .model import Diagnostic, Postmortem
+from .normalise import later_spans
 from .parallel import map_chunks
 from .parse import content_hash, read_postmortem
 from .rules.actions import check_actions
@@ -410,9 +411,7 @@ def _slim(pm: Postmortem, named_sections: tuple[str, ...], for_site: bool) -> Po
     if not for_site:
         pm.timeline = []
     pm.sections = [s for s in pm.sections if s.name in named_sections]
-    keep = ("id", "related", "action_items")
-    pm.spans = {k: v for k, v in pm.spans.items() if k and k[0] in keep and len(k) <= 3}
-    pm.key_spans = {k: v for k, v in pm.key_spans.items() if len(k) == 1}
+    pm.spans, pm.key_spans = later_spans(pm.spans, pm.key_spans)
     pm.front_matter = {k: v for k, v in pm.front_matter.items() if k == "related"} | \
         {k: True for k in pm.front_matter if k != "related"}
     return pm

@@ -463,3 +463,28 @@ def _action_items(pm, fm, f, sp):
                       "link the tracker issue, e.g. https://tracker.example.com/OPS-123")
         default_id = f"{pm.id}-{i + 1}" if pm.id else f"#{i + 1}"
         pm.action_items.append(ActionItem(aid or default_id, action or "", owner, due, status, kind, ticket, i))
+
+
+def later_spans(spans: dict, key_spans: dict) -> tuple[dict, dict]:
+    """The spans that stages after a file's own checks read (knowledge-base notes, overdue
+    items), under canonical key paths: a file that writes `actions:` or `due_date:` gets its
+    findings at those keys, not at line 1. Where two spellings set one field, the first is the
+    one used (as `_mapping_keys` decides). Only these Spans are made (yamlload.Spans)."""
+    winner: dict[str, str] = {}
+    for path in key_spans:
+        if len(path) == 1 and isinstance(path[0], str):
+            c = _key(path[0])
+            winner.setdefault(KEY_ALIASES.get(c, c), path[0])
+    keep = {winner[c]: c for c in ("id", "related", "action_items") if c in winner}
+    out: dict[tuple, object] = {}
+    for path in spans:
+        if not path or path[0] not in keep:
+            continue
+        top = keep[path[0]]
+        if len(path) <= 2:
+            out[(top, *path[1:])] = spans[path]
+        elif top == "action_items" and len(path) == 3 and isinstance(path[2], str):
+            c = _key(path[2])
+            if _ACTION_ALIASES.get(c, c) == "due":
+                out.setdefault((top, path[1], "due"), spans[path])
+    return out, {(c,): key_spans[(w,)] for w, c in keep.items()}

@@ -18,9 +18,8 @@ def check_actions(pm: Postmortem, f: Findings, cfg: Config, as_of: date) -> None
               f"{pm.severity} postmortem has no action item of kind 'prevent'",
               "add an item that removes the cause, with kind: prevent")
     for a in items:
-        span = pm.span_of("action_items", a.index)
         if pm.status == "published" and a.owner and a.due is None:
-            f.add("action-item-incomplete", span, f"action item {a.id} has no due date",
+            f.add("action-item-incomplete", pm.span_of("action_items", a.index), f"action item {a.id} has no due date",
                   "add due: YYYY-MM-DD so the item can be tracked")
         if a.is_overdue(as_of):
             days = (as_of - a.due).days
