@@ -228,6 +228,7 @@ def normalise(pm: Postmortem, raw: dict, f: Findings, cfg: Config) -> None:
     _impact(pm, fm, f, sp)
     _timeline(pm, fm, f, cfg, sp)
     _action_items(pm, fm, f, sp)
+    _canonical_spans(pm, written)
 
 
 def _container(fm, name: str, typ: type, f, sp, message: str):
@@ -324,7 +325,6 @@ def _impact(pm, fm, f, sp):
     known = _IMPACT_KEYS
     imp = Impact()
     for ik, (written, raw) in _mapping_keys(v, {}, _IMPACT_PLAIN).items():
-        span = pm.span_of(k, written)
         if ik not in known:
             _unknown(f, pm, (k, written), written, known)
         elif raw is None:
@@ -333,16 +333,16 @@ def _impact(pm, fm, f, sp):
             if isinstance(raw, int) and not isinstance(raw, bool) and raw >= 0:
                 imp.users_affected = raw
             else:
-                f.add("invalid-type", span, f"impact.users_affected {raw!r} must be a whole number", "e.g. users_affected: 18250")
+                f.add("invalid-type", pm.span_of(k, written), f"impact.users_affected {raw!r} must be a whole number", "e.g. users_affected: 18250")
         elif ik == "revenue":
             if isinstance(raw, (int, float)) and not isinstance(raw, bool) and raw >= 0:
                 imp.revenue = float(raw)
             else:
-                f.add("invalid-type", span, f"impact.revenue {raw!r} must be a number", "e.g. revenue: 42000")
+                f.add("invalid-type", pm.span_of(k, written), f"impact.revenue {raw!r} must be a number", "e.g. revenue: 42000")
         else:
             t = _text(raw)
             if t is None:
-                f.add("invalid-type", span, f"impact.{ik} must be text")
+                f.add("invalid-type", pm.span_of(k, written), f"impact.{ik} must be text")
             else:
                 setattr(imp, ik, t)
     pm.impact = imp
@@ -407,21 +407,23 @@ def _action_items(pm, fm, f, sp):
     k, v = entry
     known = _ACTION_KEYS
     for i, item in enumerate(v):
-        span = pm.span_of(k, i)
         if not isinstance(item, dict):
-            f.add("invalid-type", span, f"action item {i + 1} must be a mapping with action, owner, due...")
+            f.add("invalid-type", pm.span_of(k, i), f"action item {i + 1} must be a mapping with action, owner, due...")
             continue
         raw, written = _fields(item, _ACTION_ALIASES, _ACTION_PLAIN, known, f, pm, (k, i))
+        if written is not _AS_WRITTEN and written.get("due", "due") != "due" and (k, i, written["due"]) in pm.spans:
+            # `due_date:`: overdue findings look for the span at `due` (see later_spans)
+            dict.__setitem__(pm.spans, (k, i, "due"), dict.__getitem__(pm.spans, (k, i, written["due"])))
 
         def vspan(name, raw=raw, written=written, i=i):
             return pm.span_of(k, i, written[name]) if name in raw else pm.span_of(k, i)
 
         action = _text(raw.get("action"))
         if action is None:
-            f.add("action-item-missing-action", span, f"action item {i + 1} has no 'action' text")
+            f.add("action-item-missing-action", pm.span_of(k, i), f"action item {i + 1} has no 'action' text")
         owner = _person(raw.get("owner"))
         if owner is None:
-            f.add("action-item-missing-owner", span, f"action item {i + 1} has no owner",
+            f.add("action-item-missing-owner", pm.span_of(k, i), f"action item {i + 1} has no owner",
                   "name the one person who will see it through")
         raw_id = raw.get("id")
         aid = _text(raw_id)
@@ -465,26 +467,29 @@ def _action_items(pm, fm, f, sp):
         pm.action_items.append(ActionItem(aid or default_id, action or "", owner, due, status, kind, ticket, i))
 
 
-def later_spans(spans: dict, key_spans: dict) -> tuple[dict, dict]:
-    """The spans that stages after a file's own checks read (knowledge-base notes, overdue
-    items), under canonical key paths: a file that writes `actions:` or `due_date:` gets its
-    findings at those keys, not at line 1. Where two spellings set one field, the first is the
-    one used (as `_mapping_keys` decides). Only these Spans are made (yamlload.Spans)."""
-    winner: dict[str, str] = {}
-    for path in key_spans:
-        if len(path) == 1 and isinstance(path[0], str):
-            c = _key(path[0])
-            winner.setdefault(KEY_ALIASES.get(c, c), path[0])
-    keep = {winner[c]: c for c in ("id", "related", "action_items") if c in winner}
-    out: dict[tuple, object] = {}
-    for path in spans:
-        if not path or path[0] not in keep:
-            continue
-        top = keep[path[0]]
-        if len(path) <= 2:
-            out[(top, *path[1:])] = spans[path]
-        elif top == "action_items" and len(path) == 3 and isinstance(path[2], str):
-            c = _key(path[2])
-            if _ACTION_ALIASES.get(c, c) == "due":
-                out.setdefault((top, path[1], "due"), spans[path])
-    return out, {(c,): key_spans[(w,)] for w, c in keep.items()}
+
+_LATER_KEYS = ("id", "related", "action_items")
+
+
+def later_spans(pm: Postmortem) -> tuple[dict, dict]:
+    """(value spans, key spans) that stages after a file's own checks read (knowledge-base
+    notes, overdue items), by canonical key path (see _canonical_spans). Only these Spans are
+    made (yamlload.Spans)."""
+    spans, key_spans = pm.spans, pm.key_spans
+    paths = [("id",), ("related",), *[("related", i) for i in range(len(pm.related))], ("action_items",)]
+    for a in pm.action_items:
+        paths += [("action_items", a.index), ("action_items", a.index, "due")]
+    return ({p: spans[p] for p in paths if p in spans},
+            {(c,): key_spans[(c,)] for c in _LATER_KEYS if (c,) in key_spans})
+
+
+def _canonical_spans(pm: Postmortem, written: dict[str, str]) -> None:
+    """A file that writes `actions:` or `related_incidents:` has its spans under those keys;
+    later stages look them up by canonical name, so the spans of those keys are also filed
+    under it (the spelling `_mapping_keys` chose, where two set one field)."""
+    moved = {w: c for c, w in written.items() if c != w and c in _LATER_KEYS}
+    if not moved:
+        return
+    for table in (pm.spans, pm.key_spans):
+        for path in [p for p in table if p and p[0] in moved]:  # nodes as they are (yamlload.Spans)
+            dict.__setitem__(table, (moved[path[0]], *path[1:]), dict.__getitem__(table, path))
