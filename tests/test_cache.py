@@ -51,7 +51,7 @@ def count_parses(root: Path, *args: str) -> int:
     """How many files a `pmkb check` in this process had to parse (0: all from the cache)."""
     code = (
         "import sys, pmkb.core.kb as kb\n"
-        "from pmkb.cli import main\n"
+        "from pmkb.cli import run\n"
         "n = [0]\n"
         "real = kb.read_postmortem\n"
         "def counted(*a, **k):\n"
@@ -60,7 +60,7 @@ def count_parses(root: Path, *args: str) -> int:
         "kb.read_postmortem = counted\n"
         f"sys.argv = ['pmkb', 'check', '--workers', '1', {', '.join(map(repr, args))}]\n"
         "try:\n"
-        "    main()\n"
+        "    run()\n"
         "except SystemExit:\n"
         "    pass\n"
         "print('PARSED', n[0], file=sys.stderr)\n"

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 import sys
 import unicodedata
 from datetime import date, datetime
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -414,7 +416,8 @@ def _git_user() -> str | None:
     return out.stdout.strip() or None
 
 
-def main() -> None:
+def run() -> None:
+    """The CLI in this process; ends in SystemExit with the exit status (tests call this)."""
     try:
         cli(standalone_mode=True)
     except SystemExit:
@@ -426,6 +429,38 @@ def main() -> None:
             raise
         click.echo(f"pmkb: internal error: {type(exc).__name__}: {exc} (set PMKB_DEBUG=1 for details)", err=True)
         sys.exit(3)
+
+
+def main() -> None:
+    """The `pmkb` command, a process that does one thing and ends. What a check allocates
+    lives to the end, so the cyclic collector's passes only re-walk it, and freeing it all at
+    exit is wasted work: at 10,000 postmortems, 0.12 s and 0.08 s of a 7 s check. So the
+    collector stays off and the process ends once its output is flushed (as mypy does)."""
+    gc.disable()
+    try:
+        run()
+    except SystemExit as exc:
+        code = exc.code
+    else:
+        code = 0
+    _exit_now(code)
+
+
+def _exit_now(code) -> NoReturn:
+    """sys.exit(code) without tearing the interpreter down."""
+    if code is None:
+        status = 0
+    elif isinstance(code, int):
+        status = code
+    else:
+        status = 1
+        print(code, file=sys.stderr)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe (`pmkb check | head`) or a closed stream
+            pass
+    os._exit(status)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ whether or not the file starts with a UTF-8 byte-order mark.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -55,6 +56,26 @@ def content_hash(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
+def read_bytes(path: Path, limit: int) -> bytes | int:
+    """A file's bytes, or its size when that is over `limit`. One open, fstat and read, without
+    the file objects Path.read_bytes makes (a third of reading 10,000 files)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    try:
+        size = os.fstat(fd).st_size
+        if size > limit:
+            return size
+        parts = [os.read(fd, size + 1)]
+        total = len(parts[0])
+        while parts[-1]:  # until end of file: it may have grown since the fstat
+            if total > limit:
+                return total
+            parts.append(os.read(fd, 1 << 20))
+            total += len(parts[-1])
+        return parts[0] if len(parts) == 2 else b"".join(parts)
+    finally:
+        os.close(fd)
+
+
 def read_postmortem(path: Path, display: str, rel_path: str, config: Config,
                     data: bytes | None = None) -> tuple[Postmortem, list]:
     """Parse a file from disk (or from `data`). Never raises for bad content."""
@@ -64,12 +85,11 @@ def read_postmortem(path: Path, display: str, rel_path: str, config: Config,
     f = Findings(display, config)
     if data is None:
         try:
-            size = path.stat().st_size
-            if size > config.max_file_size:
+            data = read_bytes(path, config.max_file_size)
+            if isinstance(data, int):
                 pm.fatal = True
-                f.add("file-too-large", Span(1), f"file is {size:,} bytes; the limit (max_file_size) is {config.max_file_size:,}")
+                f.add("file-too-large", Span(1), f"file is {data:,} bytes; the limit (max_file_size) is {config.max_file_size:,}")
                 return pm, f.items
-            data = path.read_bytes()
         except OSError as exc:
             pm.fatal = True
             f.add("unreadable-file", Span(1), f"cannot read the file: {exc.strerror or exc}")
@@ -111,7 +131,7 @@ def parse_text(text: str, pm: Postmortem, f: Findings, config: Config) -> tuple[
         return pm, f.items
     yaml_text = "\n".join(lines[1:close])
     as_mkdocs_reads = config.for_site
-    if any(chr(ch) in yaml_text for ch in _YAML_BREAKS):
+    if not yaml_text.isascii() and any(chr(ch) in yaml_text for ch in _YAML_BREAKS):  # isascii: O(1)
         # YAML counts U+2028, U+2029 and NEL as line breaks; files and editors do not
         yaml_text = yaml_text.translate(_YAML_BREAKS)
         as_mkdocs_reads = False  # MkDocs reads the text as it is: its meta is its own to make
