@@ -109,7 +109,7 @@ def discover(cfg: Config, below: Path | None = None) -> list[tuple[Path, str]]:
     for dirpath, dirnames, filenames in os.walk(start):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith((".", "_")))
         # below `root` (os.walk joins onto `start`, itself below it): the relative path by
-        # slicing, 10,000 times cheaper than Path.relative_to
+        # slicing, not Path.relative_to (0.08 s against 0.035 s for 10,000 files)
         folder = dirpath[len(top):].replace(os.sep, "/")
         for name in filenames:
             lower = name.lower()

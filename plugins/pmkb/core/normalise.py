@@ -467,7 +467,6 @@ def _action_items(pm, fm, f, sp):
         pm.action_items.append(ActionItem(aid or default_id, action or "", owner, due, status, kind, ticket, i))
 
 
-
 _LATER_KEYS = ("id", "related", "action_items")
 
 
