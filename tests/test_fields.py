@@ -711,3 +711,20 @@ def test_findings_of_later_stages_stand_where_aliased_keys_are_written(make_kb):
         got = sorted((d["rule"], d["line"], d["column"]) for d in diags_for(data, SHOWN)
                      if d["rule"] in ("action-item-overdue", "duplicate-action-id", "unknown-related"))
         assert got == expected, args
+
+
+def test_related_entries_are_found_where_they_stand_after_repeats_and_bad_entries(make_kb):
+    """Knowledge-base notes name a related entry by its place among the entries kept (repeats
+    and entries that are not text left out); each must still point at its own text."""
+    line = "related: [INC-2099-001, INC-2099-001, [x], INC-2099-002]"
+    text = edit("related: []", line)
+    k = make_kb({TARGET: text, OTHER_PATH: OTHER})
+    n = text.split("\n").index(line) + 1
+    expected = [("invalid-type", n, line.index("[x]") + 1),
+                ("unknown-related", n, line.index("INC-2099-001") + 1),
+                ("unknown-related", n, line.index("INC-2099-002") + 1)]
+    for args in (("--workers", "1", "--no-cache"), ("--workers", "2", "--no-cache"), (), ()):  # the last from the cache
+        _, data, _ = k.check(*args)
+        got = sorted((d["rule"], d["line"], d["column"]) for d in diags_for(data, SHOWN)
+                     if d["rule"] in ("invalid-type", "unknown-related"))
+        assert got == sorted(expected), args

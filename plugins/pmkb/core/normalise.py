@@ -191,14 +191,22 @@ def normalise(pm: Postmortem, raw: dict, f: Findings, cfg: Config) -> None:
         if not isinstance(items, list):
             f.add("invalid-type", sp(name), f"{name} must be a list")
             continue
-        good = []
+        good, at = [], []
         for i, item in enumerate(items):
             t = _text(item)
             if t is None:
                 f.add("invalid-type", sp(name, i) if isinstance(v, list) else sp(name), f"{name} entries must be text")
             elif t not in good:
                 good.append(t)
+                at.append(i)
         setattr(pm, name, good)
+        if name == "related" and isinstance(v, list) and len(at) < len(items):
+            # knowledge-base notes name an entry by its place in pm.related, which leaves out
+            # repeats and entries that are not text: file each entry's span at that place
+            k = written.get(name, name)
+            for j, i in enumerate(at):  # i >= j: a place is refiled only after it was read
+                if (k, i) in pm.spans:
+                    dict.__setitem__(pm.spans, (k, j), dict.__getitem__(pm.spans, (k, i)))
     # detection
     v = fm.get("detection", (None, None))[1]
     if v is not None:
