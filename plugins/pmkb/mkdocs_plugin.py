@@ -99,7 +99,6 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         self.core: Config | None = None
         self.result: CheckResult | None = None
         self.site: SiteBuilder | None = None
-        self.by_src: dict = {}
         self.ahead: Prefetch | None = None  # headers and pages a forked child renders while MkDocs renders pages
         self.ahead_taken: dict[str, int] = {}  # how many of each it handed over
         self.page_memos: dict[str, _PageMemo] = {}  # src -> its memo, for this build's postmortem pages alone
@@ -220,7 +219,6 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
             self.memos = {}
         memos, page_memos = self.memos, {}
         by_rel = {pm.rel_path: pm for pm in self.result.kb.postmortems}
-        by_src = self.by_src = {}
         full_nav = self.config.nav == "full"
         not_in_nav = InclusionLevel.NOT_IN_NAV
         kept = []
@@ -234,7 +232,6 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
             kept.append(item)
             if not pm.fatal:
                 src = f.src_uri
-                by_src[src] = pm
                 memo = memos.get(src)
                 if memo is None:
                     memo = memos[src] = _PageMemo()
@@ -247,7 +244,7 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
 
         self._replace_unreadable(files, found, config)
         self._stop_ahead()
-        ahead = not self.serving and default_workers(self.core, len(self.by_src), None) > 1
+        ahead = not self.serving and default_workers(self.core, len(page_memos), None) > 1
         self.site.defer = ahead  # table and problem pages rendered by the child (see _render_ahead)
         self.nav_pages: list[Page] = []
         deferred: dict[str, Page] = {}
@@ -283,14 +280,14 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         """MkDocs renders pages on one core. With more, a forked child renders the postmortems'
         headers (half of the plugin's work on a page) in the order MkDocs will ask for them,
         then the generated table and problem pages, whose files read it when MkDocs does."""
-        site, by_src = self.site, self.by_src
-        keys = [("header", f.src_uri) for f in files.documentation_pages() if f.src_uri in by_src]
+        site, memos = self.site, self.page_memos
+        keys = [("header", f.src_uri) for f in files.documentation_pages() if f.src_uri in memos]
         keys += [("page", src) for src in deferred]
 
         def render(key: tuple[str, str]):
             kind, src = key
             if kind == "header":
-                return site.stashing_into(lambda: site.postmortem_header(by_src[src]))
+                return site.stashing_into(lambda: site.postmortem_header(memos[src].pm))
             return site.stashing_into(lambda: deferred[src].markdown)
 
         def own_stash_keys() -> None:  # never a key the parent hands out meanwhile
@@ -312,7 +309,7 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         if self.ahead is not None:
             self.ahead.close()
             taken = self.ahead_taken
-            log.debug(f"rendered ahead by a forked process: {taken['header']} of {len(self.by_src)} postmortem "
+            log.debug(f"rendered ahead by a forked process: {taken['header']} of {len(self.page_memos)} postmortem "
                       f"headers, {taken['page']} of {taken['pages']} generated pages")
             self.ahead = None
 
@@ -346,6 +343,11 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
             files.remove(f)
             md = self.site.broken_page(pm)
             files.append(File.generated(config, f.src_uri, content=md, inclusion=InclusionLevel.NOT_IN_NAV))
+
+    @property
+    def by_src(self) -> dict:
+        """src -> postmortem of this build's postmortem pages."""
+        return {src: memo.pm for src, memo in self.page_memos.items()}
 
     def _set_nav(self, config, files: Files) -> None:
         mode = self.config.nav

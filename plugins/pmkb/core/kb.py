@@ -197,16 +197,9 @@ class ParseCache:
         hit = self._items.get(pm.path)
         return hit[0] if hit is not None and hit[1] is pm else None
 
-    @staticmethod
-    def stat_key(st: os.stat_result) -> tuple:
-        return (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino, st.st_dev)
-
-    def get_unchanged(self, abs_path: str, key: tuple):
-        """(display path, result) when the file's stat is what it was when last read."""
-        hit = self._stats.get(abs_path)
-        return (hit[1], hit[2]) if hit is not None and hit[0] == key else None
-
     def put_stat(self, abs_path: str, key: tuple, display: str, result) -> None:
+        """`result` for the file while its stat key (times, size, inode: see _per_file, which
+        looks these up for every file) is `key`."""
         if time.time_ns() - key[0] > self.RACY_NS and time.time_ns() - key[1] > self.RACY_NS:
             self._stats[abs_path] = (key, display, result)
         else:
@@ -453,7 +446,7 @@ def _per_file(cfg, files, display, cache, workers, disk):
                 name = str(abs_path)
                 st = stat(name)
                 if cache is not None:
-                    # get_unchanged(name, stat_key(st)), inline: a serve rebuild asks for every file
+                    # a file whose stat is what it was when last read (put_stat) is not read again
                     key = (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino, st.st_dev)
                     hit = known.get(name)
                     if hit is not None and hit[0] == key:

@@ -205,8 +205,7 @@ def normalise(pm: Postmortem, raw: dict, f: Findings, cfg: Config) -> None:
             # repeats and entries that are not text: file each entry's span at that place
             k = written.get(name, name)
             for j, i in enumerate(at):  # i >= j: a place is refiled only after it was read
-                if (k, i) in pm.spans:
-                    dict.__setitem__(pm.spans, (k, j), dict.__getitem__(pm.spans, (k, i)))
+                _file_span(pm.spans, (k, i), (k, j))
     # detection
     v = fm.get("detection", (None, None))[1]
     if v is not None:
@@ -419,9 +418,8 @@ def _action_items(pm, fm, f, sp):
             f.add("invalid-type", pm.span_of(k, i), f"action item {i + 1} must be a mapping with action, owner, due...")
             continue
         raw, written = _fields(item, _ACTION_ALIASES, _ACTION_PLAIN, known, f, pm, (k, i))
-        if written is not _AS_WRITTEN and written.get("due", "due") != "due" and (k, i, written["due"]) in pm.spans:
-            # `due_date:`: overdue findings look for the span at `due` (see later_spans)
-            dict.__setitem__(pm.spans, (k, i, "due"), dict.__getitem__(pm.spans, (k, i, written["due"])))
+        if written is not _AS_WRITTEN and written.get("due", "due") != "due":
+            _file_span(pm.spans, (k, i, written["due"]), (k, i, "due"))  # `due_date:`: see later_spans
 
         def vspan(name, raw=raw, written=written, i=i):
             return pm.span_of(k, i, written[name]) if name in raw else pm.span_of(k, i)
@@ -498,5 +496,11 @@ def _canonical_spans(pm: Postmortem, written: dict[str, str]) -> None:
     if not moved:
         return
     for table in (pm.spans, pm.key_spans):
-        for path in [p for p in table if p and p[0] in moved]:  # nodes as they are (yamlload.Spans)
-            dict.__setitem__(table, (moved[path[0]], *path[1:]), dict.__getitem__(table, path))
+        for path in [p for p in table if p and p[0] in moved]:
+            _file_span(table, path, (moved[path[0]], *path[1:]))
+
+
+def _file_span(table: dict, path: tuple, to: tuple) -> None:
+    """The span at `path` also at `to`, as it is (a yamlload.Spans keeps a node until read)."""
+    if path in table:
+        dict.__setitem__(table, to, dict.__getitem__(table, path))

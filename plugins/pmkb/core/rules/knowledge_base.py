@@ -7,8 +7,8 @@ from collections import defaultdict
 from ..findings import Findings
 from ..model import Postmortem
 
-# (the postmortem, rule, the key path of its span in the postmortem, message, suggestion)
-Note = tuple[Postmortem, str, tuple, str, "str | None"]
+# (rule, the key path of its span in the postmortem, message, suggestion)
+Note = tuple[str, tuple, str, "str | None"]
 
 
 def kb_facts(pm: Postmortem) -> tuple:
@@ -22,7 +22,7 @@ def kb_facts(pm: Postmortem) -> tuple:
 def add_notes(pm: Postmortem, notes, f: Findings) -> None:
     """`pm`'s notes (or those of an earlier version with the same path and facts) as findings,
     with `pm`'s spans."""
-    for _, rule, where, message, suggestion in notes:
+    for rule, where, message, suggestion in notes:
         f.add(rule, pm.span_of(*where), message, suggestion)
 
 
@@ -44,21 +44,21 @@ def kb_notes(pms: list[Postmortem]) -> dict[str, list[Note]]:
             paths = sorted(p.path for p in group)
             for pm in group:
                 others = ", ".join(p for p in paths if p != pm.path)
-                out[pm.path].append((pm, "duplicate-id", ("id",), f"id {pid} is also used by {others}",
+                out[pm.path].append(("duplicate-id", ("id",), f"id {pid} is also used by {others}",
                                      "the next free id is shown by `pmkb new --dry-run`"))
     for aid, group in action_ids.items():
         if len(group) > 1:
             for pm, idx in group:
                 where = ", ".join(sorted({p.path for p, _ in group}))
-                out[pm.path].append((pm, "duplicate-action-id", ("action_items", idx),
+                out[pm.path].append(("duplicate-action-id", ("action_items", idx),
                                      f"action item id {aid} is used {len(group)} times ({where})", None))
     for pm in pms:
         raw = pm.front_matter.get("related")
         for i, rid in enumerate(pm.related):
             where = ("related", i) if isinstance(raw, list) else ("related",)
             if rid == pm.id:
-                out[pm.path].append((pm, "self-related", where, f"{rid} lists itself in related", None))
+                out[pm.path].append(("self-related", where, f"{rid} lists itself in related", None))
             elif rid not in by_id:
-                out[pm.path].append((pm, "unknown-related", where,
+                out[pm.path].append(("unknown-related", where,
                                      f"related id {rid} is not a postmortem in the knowledge base", None))
     return out
