@@ -86,20 +86,54 @@ def _header_for(key):
     return (f"<h1>{key}</h1>", {"k": key})
 
 
-def test_prefetch_hands_over_in_any_order_and_leaves_failures_to_the_caller():
+def test_prefetch_without_sharing_hands_every_value_over_in_any_order_and_leaves_failures_to_the_caller():
     from pmkb.core.parallel import Prefetch
 
     keys = ["a", "bad", "c", "d"]
-    ahead = Prefetch(keys, _header_for, batch=2)
+    ahead = Prefetch(keys, _header_for, share=False)
     try:
-        assert ahead.take("d") == ("<h1>d</h1>", {"k": "d"})
+        assert ahead.take("a") == ("<h1>a</h1>", {"k": "a"})  # the child's last: waited for
         assert ahead.take("bad") is None  # made by the caller, which then sees the error itself
-        assert ahead.take("a") == ("<h1>a</h1>", {"k": "a"})
-        assert ahead.take("a") is None  # handed over once
+        assert ahead.take("d") == ("<h1>d</h1>", {"k": "d"})
+        assert ahead.take("d") is None  # handed over once
         assert ahead.take("not-asked-for") is None
         assert ahead.handed == 2
     finally:
         ahead.close()
+
+
+def _made_by(log: Path, key: int) -> int:
+    time.sleep(0.02)  # a page's worth of work
+    with open(log, "a") as f:  # O_APPEND: lines from both processes stay whole
+        f.write(f"{key} {os.getpid()}\n")
+    return key * 10
+
+
+def test_prefetch_shares_keys_between_caller_and_child_each_made_once(tmp_path):
+    """The caller takes keys in order and makes those the child has not reached; the child
+    works from the last key back. Every key is made exactly once, by one of the two."""
+    from pmkb.core.parallel import Prefetch
+
+    log = tmp_path / "made.log"
+    keys = list(range(40))
+    ahead = Prefetch(keys, lambda k: _made_by(log, k))
+    by_caller, by_child = [], []
+    try:
+        for k in keys:
+            got = ahead.take(k)
+            if got is None:
+                _made_by(log, k)
+                by_caller.append(k)
+            else:
+                assert got == k * 10
+                by_child.append(k)
+    finally:
+        ahead.close()
+    made = [tuple(map(int, line.split())) for line in log.read_text().splitlines()]
+    assert sorted(k for k, _ in made) == keys  # each once, none twice
+    assert {k for k, pid in made if pid == os.getpid()} == set(by_caller)
+    assert by_caller and by_child  # both worked: the caller from the first key, the child from the last
+    assert by_caller == keys[:len(by_caller)] and by_child == keys[len(by_caller):]  # they met once
 
 
 def _exit_on_second(key):
@@ -111,10 +145,10 @@ def _exit_on_second(key):
 def test_prefetch_whose_child_died_answers_none_without_waiting_forever():
     from pmkb.core.parallel import Prefetch
 
-    ahead = Prefetch([1, 2, 3], _exit_on_second, batch=1)
+    ahead = Prefetch([1, 2, 3], _exit_on_second, share=False)
     try:
-        assert ahead.take(1) == 10
-        assert ahead.take(3) is None
+        assert ahead.take(3) == 30
+        assert ahead.take(1) is None  # the child died on 2 before it got to 1
     finally:
         ahead.close()
 
@@ -129,30 +163,113 @@ def _set_workers(root: Path, workers: int) -> None:
     (root / "mkdocs.yml").write_text(yaml.safe_dump(cfg, sort_keys=False))
 
 
-def test_headers_and_pages_rendered_ahead_give_the_site_one_process_gives(tmp_path):
-    """With workers, a forked child renders every postmortem's header and the generated table
-    and problem pages while MkDocs renders pages; the site must be byte for byte the one a
-    single process builds."""
-    from sitetools import ENV, copy_sample, site_postmortems
+def test_pages_rendered_ahead_give_the_site_one_process_gives(tmp_path):
+    """With workers, a forked child renders postmortem and generated pages (MkDocs' own render,
+    on a copy of the build) while MkDocs renders others; the site must be byte for byte the one
+    a single process builds, whether the child renders some pages or all of them."""
+    from sitetools import ENV, copy_sample
 
-    sites = {}
-    for workers in (1, 2):
-        root = copy_sample(tmp_path / f"w{workers}")
+    sites, counts = {}, {}
+    for mode, workers, env in (("one", 1, {}), ("shared", 2, {}), ("child", 2, {"PMKB_RENDER_AHEAD": "all"})):
+        root = copy_sample(tmp_path / mode)
         _set_workers(root, workers)
         proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "-v", "-d", "site"], cwd=root,
-                              capture_output=True, text=True, env={**ENV, "PMKB_NO_CACHE": "1"}, timeout=300)
+                              capture_output=True, text=True, env={**ENV, "PMKB_NO_CACHE": "1", **env}, timeout=300)
         assert proc.returncode == 0, proc.stderr
         assert "Traceback" not in proc.stderr
-        ahead = re.search(r"rendered ahead by a forked process: (\d+) of (\d+) postmortem headers, "
-                          r"(\d+) of (\d+) generated pages", proc.stderr)
-        if workers == 1:
-            assert ahead is None
-        else:
-            assert ahead is not None, proc.stderr[-2000:]
-            assert int(ahead.group(1)) == int(ahead.group(2)) == len(site_postmortems(root))
-            assert int(ahead.group(3)) == int(ahead.group(4)) > 10  # tables, action rollups, problems
+        ahead = re.search(r"rendered ahead by a forked process: (\d+) of (\d+) pages", proc.stderr)
+        counts[mode] = ahead and (int(ahead.group(1)), int(ahead.group(2)))
         site = root / "site"
-        sites[workers] = {p.relative_to(site).as_posix(): p.read_bytes() for p in site.rglob("*") if p.is_file()}
-    assert sites[1].keys() == sites[2].keys()
-    differ = [k for k in sites[1] if sites[1][k] != sites[2][k]]
-    assert not differ, differ[:10]
+        sites[mode] = {p.relative_to(site).as_posix(): p.read_bytes() for p in site.rglob("*") if p.is_file()}
+    pages = sum(1 for k in sites["one"] if k.endswith(".html")) - 1  # every page but 404.html
+    assert counts["one"] is None
+    assert counts["shared"] is not None and counts["shared"][1] == pages
+    assert counts["child"] == (pages, pages)  # MkDocs took the child's render of every page
+    for mode in ("shared", "child"):
+        assert sites[mode].keys() == sites["one"].keys()
+        differ = [k for k in sites["one"] if sites["one"][k] != sites[mode][k]]
+        assert not differ, (mode, counts[mode], differ[:10])
+
+
+def _build_modes(tmp_path: Path, prepare, *args: str) -> dict:
+    """The sample, prepared, built by one process and with the child rendering every page:
+    mode -> (the build, (pages whose render was the child's, pages), the site's files). The
+    count comes from a second build with -v (which also turns MkDocs' anchor checks off)."""
+    from sitetools import ENV, copy_sample
+
+    out = {}
+    for mode, workers, env in (("one", 1, {}), ("child", 2, {"PMKB_RENDER_AHEAD": "all"})):
+        root = copy_sample(tmp_path / mode)
+        _set_workers(root, workers)
+        prepare(root)
+        runs = []
+        for verbose in ((), ("-v",)):
+            runs.append(subprocess.run([sys.executable, "-m", "mkdocs", "build", *verbose, "-d", "site", *args],
+                                       cwd=root, capture_output=True, text=True, timeout=300,
+                                       env={**ENV, "PMKB_NO_CACHE": "1", **env}))
+            assert "Traceback" not in runs[-1].stderr
+        ahead = re.search(r"rendered ahead by a forked process: (\d+) of (\d+) pages", runs[1].stderr)
+        site = root / "site"
+        out[mode] = (runs[0], ahead and (int(ahead.group(1)), int(ahead.group(2))),
+                     {p.relative_to(site).as_posix(): p.read_bytes() for p in site.rglob("*") if p.is_file()})
+    return out
+
+
+def test_messages_of_pages_rendered_ahead_are_logged_and_fail_a_strict_build(tmp_path):
+    """MkDocs' warnings about a page's links come from its render: a page the child rendered
+    must log them in the build's own process, so `--strict` counts them, and anchors on it
+    (the generated header's headings included) must be known to links from other pages."""
+    def prepare(root: Path) -> None:
+        cfg = (root / "mkdocs.yml").read_text()
+        (root / "mkdocs.yml").write_text(cfg + "validation:\n  anchors: warn\n")
+        a, b = sorted((root / "postmortems" / "2025").glob("*.md"))[:2]
+        a.write_text(a.read_text() + f"\n\nSee [the runbook](../runbooks/missing.md), [this](#no-such-anchor), "
+                     f"[its timeline]({b.name}#timeline) and [its nothing]({b.name}#no-such-section).\n")
+
+    built = _build_modes(tmp_path, prepare, "--strict")
+    warnings = {}
+    for mode, (proc, _, _) in built.items():
+        assert proc.returncode == 1, proc.stderr[-2000:]
+        assert "Aborted with 3 warnings in strict mode" in proc.stdout, proc.stderr[-2000:]
+        warnings[mode] = [line for line in proc.stderr.splitlines() if line.startswith("WARNING")]
+    assert warnings["child"] == warnings["one"]
+    text = "\n".join(warnings["one"])
+    assert "runbooks/missing.md" in text and "#no-such-anchor" in text and "no-such-section" in text
+    assert "#timeline" not in text  # the header's heading is an anchor of the page the child rendered
+    assert built["child"][1][0] == built["child"][1][1]  # every page was the child's
+
+
+def test_pages_another_plugin_changed_after_pmkb_are_rendered_by_mkdocs(tmp_path):
+    """The child renders the Markdown pmkb makes; a hook that changes it afterwards must get
+    MkDocs' render of its own text."""
+    def prepare(root: Path) -> None:
+        (root / "hooks.py").write_text(
+            "def on_page_markdown(markdown, page, **kwargs):\n"
+            "    if page.file.src_uri.startswith('20'):\n"
+            "        return markdown + '\\n\\nAdded by a hook after pmkb.\\n'\n"
+            "    return markdown\n")
+        (root / "mkdocs.yml").write_text((root / "mkdocs.yml").read_text() + "hooks:\n  - hooks.py\n")
+
+    built = _build_modes(tmp_path, prepare)
+    (one, _, site_one), (child, counts, site_child) = built["one"], built["child"]
+    assert one.returncode == 0 and child.returncode == 0, child.stderr[-2000:]
+    changed = [k for k, v in site_one.items() if k.startswith("20") and k.endswith(".html")]
+    assert changed and all(b"Added by a hook after pmkb." in site_one[k] for k in changed)
+    assert site_child == site_one
+    assert counts == (counts[1] - len(changed), counts[1])  # all but the postmortems the hook changed
+
+
+def test_markdown_extensions_given_as_objects_turn_rendering_ahead_off(tmp_path):
+    """Such an extension may keep what it sees (autorefs does): in a child that would be lost."""
+    def prepare(root: Path) -> None:
+        (root / "hooks.py").write_text(
+            "from markdown.extensions.abbr import AbbrExtension\n"
+            "def on_config(config, **kwargs):\n"
+            "    config.markdown_extensions.append(AbbrExtension())\n"
+            "    return config\n")
+        (root / "mkdocs.yml").write_text((root / "mkdocs.yml").read_text() + "hooks:\n  - hooks.py\n")
+
+    built = _build_modes(tmp_path, prepare)
+    assert built["child"][0].returncode == 0, built["child"][0].stderr[-2000:]
+    assert built["child"][1] is None
+    assert built["child"][2] == built["one"][2]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import itertools
 import logging
+import os
 import posixpath
 from datetime import date
 from importlib import resources
@@ -22,7 +23,8 @@ from mkdocs.config import config_options as c
 from mkdocs.exceptions import PluginError
 from mkdocs.plugins import BasePlugin, CombinedEvent, event_priority, get_plugin_logger
 from mkdocs.structure.files import File, Files, InclusionLevel
-from mkdocs.utils.meta import YAML_RE
+from mkdocs.structure.pages import Page as MkDocsPage
+from mkdocs.utils.meta import YAML_RE, get_data
 
 from .core.config import Config, ConfigError
 from .core.editions import EDITIONS, chosen_edition, includes
@@ -33,6 +35,7 @@ from .core.parallel import Prefetch
 from .core.parse import content_hash, decode
 from .core.kb import check as run_check
 from .sanitize import clean_html
+from . import render_ahead
 from . import site as site_module
 from .site import ASSETS, PROSE_MARK, Page, SiteBuilder, safe_title
 
@@ -99,8 +102,11 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         self.core: Config | None = None
         self.result: CheckResult | None = None
         self.site: SiteBuilder | None = None
-        self.ahead: Prefetch | None = None  # headers and pages a forked child renders while MkDocs renders pages
-        self.ahead_taken: dict[str, int] = {}  # how many of each it handed over
+        self.ahead: Prefetch | None = None  # pages a forked child renders while MkDocs renders others
+        self.ahead_plan: list[str] | None = None  # the generated pages, for on_nav to start the child
+        self.got: dict[str, render_ahead.Rendered] = {}  # src -> the child's render, until on_page_context
+        self.ahead_used = 0  # pages whose render by the child was used
+        self.ahead_count = 0  # pages the child was asked to render
         self.page_memos: dict[str, _PageMemo] = {}  # src -> its memo, for this build's postmortem pages alone
         # what one build leaves for the next under `mkdocs serve` (see _remember)
         self.memo_key: tuple | None = None
@@ -116,6 +122,7 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
     def on_startup(self, *, command, dirty) -> None:
         self.command = command
         self.serving = command == "serve"  # only then is anything kept for a next build
+        self.dirty = dirty
 
     def on_config(self, config):
         if not self.config.enabled:
@@ -244,10 +251,13 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
 
         self._replace_unreadable(files, found, config)
         self._stop_ahead()
-        ahead = not self.serving and default_workers(self.core, len(page_memos), None) > 1
+        self.got, self.ahead_plan = {}, None
+        ahead = (not self.serving and not self.dirty and os.environ.get("PMKB_RENDER_AHEAD") != "off"
+                 and render_ahead.usable(config) and default_workers(self.core, len(page_memos), None) > 1)
         self.site.defer = ahead  # table and problem pages rendered by the child (see _render_ahead)
         self.nav_pages: list[Page] = []
         deferred: dict[str, Page] = {}
+        generated: list[str] = []
         for page in self.site.pages():
             if files.get_file_from_path(page.src) is not None:
                 if page.src != self.site.path("index.md"):
@@ -258,10 +268,11 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
             if ahead and not page.rendered:
                 deferred[page.src] = page
                 f = _RenderedAhead.generated(config, page.src, content="", inclusion=inclusion)
-                f.fetch = functools.partial(self._page_rendered_ahead, page)
+                f.fetch = functools.partial(self._page_markdown_ahead, page)
                 files.append(f)
             else:
                 files.append(File.generated(config, page.src, content=page.markdown, inclusion=inclusion))
+            generated.append(page.src)
             if page.in_nav:
                 self.nav_pages.append(page)
         for path, text in self.site.exports().items():
@@ -273,44 +284,91 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         if self.serving:
             self.previous = self.site
         elif ahead:
-            self._render_ahead(files, deferred)
+            self.ahead_plan = generated
         return files
 
-    def _render_ahead(self, files: Files, deferred: dict[str, Page]) -> None:
-        """MkDocs renders pages on one core. With more, a forked child renders the postmortems'
-        headers (half of the plugin's work on a page) in the order MkDocs will ask for them,
-        then the generated table and problem pages, whose files read it when MkDocs does."""
-        site, memos = self.site, self.page_memos
-        keys = [("header", f.src_uri) for f in files.documentation_pages() if f.src_uri in memos]
-        keys += [("page", src) for src in deferred]
+    # ---- pages rendered ahead (see render_ahead) ------------------------------------
+    @event_priority(-100)  # once every plugin has had its say about the nav
+    def on_nav(self, nav, *, config, files):
+        if self.ahead_plan is not None:
+            self._render_ahead(files, config, self.ahead_plan)
+            self.ahead_plan = None
+        return nav
 
-        def render(key: tuple[str, str]):
-            kind, src = key
-            if kind == "header":
-                return site.stashing_into(lambda: site.postmortem_header(memos[src].pm))
-            return site.stashing_into(lambda: deferred[src].markdown)
+    def _render_ahead(self, files: Files, config, generated: list[str]) -> None:
+        """A forked child renders this plugin's pages (postmortems, then generated pages) from
+        the last back, while MkDocs renders from the first; each takes what the other has not."""
+        ours = set(self.page_memos).union(generated)
+        keys = [f.src_uri for f in files.documentation_pages() if f.src_uri in ours]
 
-        def own_stash_keys() -> None:  # never a key the parent hands out meanwhile
-            site_module._STASH_IDS = itertools.count(1 << 40)
+        def child_setup() -> None:
+            site_module._STASH_IDS = itertools.count(1 << 40)  # never a key the parent hands out meanwhile
+            render_ahead.keep_logs_in_child()
 
-        self.ahead = Prefetch(keys, render, child_setup=own_stash_keys)
-        self.ahead_taken = {"header": 0, "page": 0, "pages": len(deferred)}
+        self.got, self.ahead_used = {}, 0
+        self.ahead = Prefetch(keys, functools.partial(self._render_in_child, files, config), child_setup=child_setup,
+                              share=os.environ.get("PMKB_RENDER_AHEAD") != "all")
+        self.ahead_count = len(keys)
 
-    def _page_rendered_ahead(self, page: Page) -> str:
-        got = self.ahead.take(("page", page.src)) if self.ahead is not None else None
-        if got is None:  # the child failed on it (or died): rendered here, errors and all
-            return page.markdown
-        markdown, stashed = got
-        self.site.restash(stashed)
-        self.ahead_taken["page"] += 1
+    def _render_in_child(self, files: Files, config, src: str) -> render_ahead.Rendered:
+        """In the child: what this plugin's hooks and MkDocs' render make of one page."""
+        file = files.get_file_from_path(src)
+        page = file.page if file.page is not None else MkDocsPage(None, file, config)
+        source = md_in = None
+
+        def markdown() -> str:  # as MkDocs' read_source and this plugin's page_markdown hooks make it
+            nonlocal source, md_in
+            if src in self.page_memos:
+                source = self.on_page_read_source(page=page, config=config)
+                if source is None:
+                    raise render_ahead.NotRenderedAhead("MkDocs reads this file itself")
+            else:
+                source = file.content_string
+            md_in = get_data(source)[0]
+            return self._page_header(md_in, page=page, config=config, files=files)
+
+        with render_ahead.kept_logs() as logs:
+            page.markdown, stashed = self.site.stashing_into(markdown)
+        attrs, render_logs = render_ahead.render_in_child(page, config, files)
+        cleaned = self._clean(src, attrs["content"])
+        return render_ahead.Rendered(source=source, md_in=md_in, markdown=page.markdown, stashed=stashed,
+                                     attrs=attrs, cleaned=cleaned, unstashed=self.site.unstash(cleaned), logs=logs,
+                                     render_logs=render_logs)
+
+    def on_pre_page(self, page, *, config, files):
+        if self.ahead is not None:
+            got = self.ahead.take(page.file.src_uri)
+            if got is not None:
+                self.got[page.file.src_uri] = got
+        return page
+
+    def _page_markdown_ahead(self, page: Page) -> str:
+        """A deferred generated page's Markdown, when MkDocs reads it: the child's, or made here."""
+        got = self.got.get(page.src)
+        return got.source if got is not None else page.markdown
+
+    @event_priority(-100)
+    def _page_render_ahead(self, markdown, *, page, config, files):
+        """Last of the page_markdown hooks: MkDocs' render of this page is the child's."""
+        got = self.got.get(page.file.src_uri)
+        if got is not None:
+            page.render = functools.partial(self._render_taken, page, got)
         return markdown
+
+    def _render_taken(self, page, got: render_ahead.Rendered, config, files) -> None:
+        del page.render
+        if page.markdown == got.markdown:
+            render_ahead.apply(page, got, files)
+            self.ahead_used += 1
+            got.source = got.md_in = got.markdown = None  # read by no later hook
+        else:  # another plugin changed the Markdown after this plugin's hooks: MkDocs renders it
+            got.cleaned = None
+            type(page).render(page, config, files)
 
     def _stop_ahead(self) -> None:
         if self.ahead is not None:
             self.ahead.close()
-            taken = self.ahead_taken
-            log.debug(f"rendered ahead by a forked process: {taken['header']} of {len(self.page_memos)} postmortem "
-                      f"headers, {taken['page']} of {taken['pages']} generated pages")
+            log.debug(f"rendered ahead by a forked process: {self.ahead_used} of {self.ahead_count} pages")
             self.ahead = None
 
     def on_post_build(self, *, config) -> None:
@@ -394,6 +452,10 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
             meta = pm.meta.value()
             if meta is None:
                 return None
+        got = self.got.get(page.file.src_uri)
+        if got is not None:
+            memo.meta_from_check = meta
+            return got.source
         source = memo.source
         if source is not None and source[0] == pm.content_hash:
             memo.meta_from_check = meta
@@ -453,13 +515,11 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
             return self.site.postmortem_header(pm) + f"\n{PROSE_MARK}\n\n" + self.site.prose(pm, markdown)
 
         if not self.serving:
-            ahead = self.ahead.take(("header", page.file.src_uri)) if self.ahead is not None else None
-            if ahead is None:
-                return render()
-            header, stashed = ahead
-            self.site.restash(stashed)
-            self.ahead_taken["header"] += 1
-            return header + f"\n{PROSE_MARK}\n\n" + self.site.prose(pm, markdown)
+            got = self.got.get(page.file.src_uri)
+            if got is not None and markdown == got.md_in:
+                render_ahead.log_again(got.logs)
+                return got.markdown
+            return render()
         site = self.site
         known = memo.header
         # reused only when made by the previous build, whose builder answers header_unchanged
@@ -472,13 +532,19 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         memo.header = [site.generation, markdown, out, stashed]
         return out
 
-    on_page_markdown = CombinedEvent(_page_meta, _page_header)
+    on_page_markdown = CombinedEvent(_page_meta, _page_header, _page_render_ahead)
 
     # After Material's search has indexed the page: the stashed tables and charts go back in.
     @event_priority(-100)
     def on_page_context(self, context, *, page, config, nav):
         if self.site is None or not page.content:
             return context
+        got = self.got.pop(page.file.src_uri, None)
+        if got is not None:
+            if page.content is got.cleaned:  # as the child left it: so is its unstashed HTML
+                page.content = got.unstashed
+                return context
+            self.site.restash(got.stashed)
         memo = self.page_memos.get(page.file.src_uri)
         keep = self.serving and memo is not None
         known = memo.unstashed if keep else None
@@ -498,17 +564,27 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         return context
 
     def on_page_content(self, html, *, page, config, files):
-        memo = self.page_memos.get(page.file.src_uri)
+        src = page.file.src_uri
+        memo = self.page_memos.get(src)
         if memo is None:
             return html
+        got = self.got.get(src)
+        if got is not None and got.cleaned is not None and html is got.attrs["content"]:
+            return got.cleaned
         known = memo.cleaned
         if known is not None and known[0] == html:  # a string compare: far cheaper than sanitising again
             return known[1]
-        head, mark, prose = html.partition(PROSE_MARK)
-        out = head + clean_html(prose) if mark else clean_html(html)
+        out = self._clean(src, html)
         if self.serving:
             memo.cleaned = (html, out)
         return out
+
+    def _clean(self, src: str, html: str) -> str:
+        """A postmortem page's HTML with the author's prose sanitised."""
+        if src not in self.page_memos:
+            return html
+        head, mark, prose = html.partition(PROSE_MARK)
+        return head + clean_html(prose) if mark else clean_html(html)
 
 
 class _PageMemo:

@@ -103,50 +103,78 @@ def map_chunks(work: Callable[[object], list], chunks: Sequence, n: int) -> list
 
 
 class Prefetch:
-    """make(key) for each key, in order, computed by a forked child while this process goes
-    on with other work (MkDocs renders pages on one core; the child renders what those pages
-    will ask for on the other). `take(key)` hands a value over, waiting only while the child
-    has yet to reach that key; None when there is none (the child failed on it, died, or
-    cannot be forked), and the caller then makes it itself: same value, one core."""
+    """make(key) for every key, shared between this process and a forked child, for a caller
+    that wants the values one by one, in key order, while it is busy with other work (MkDocs
+    renders pages on one core; the child renders pages on the other).
+
+    The child works from the last key back; `take(key)` either hands over the child's value
+    (waiting while the child is still making it) or, when the child has not reached the key,
+    claims it and answers None: the caller makes that one itself. The two meet where their
+    work balances, whatever either costs, and nothing is made twice. None also comes back for
+    a key the child failed on, or when the child died or cannot be forked: same values, one
+    core. Every take() reads what the child has sent meanwhile, so its pipe never fills.
+    With `share=False` the caller never claims a key: the child makes them all (tests use it
+    to know who made what)."""
 
     _SKIPPED = "pmkb-prefetch-skipped"  # what the child sends for a key whose make() raised
+    FREE, PARENT, CHILD = 0, 1, 2
 
     def __init__(self, keys: Sequence, make: Callable[[object], object],
-                 child_setup: Callable[[], None] | None = None, batch: int = 8) -> None:
+                 child_setup: Callable[[], None] | None = None, share: bool = True) -> None:
         self._done: dict = {}
+        self._share = share  # False: the child makes every key, take() waits for it
         self.handed = 0  # values take() returned
-        self._keys = frozenset(keys)
+        self._index = {key: i for i, key in enumerate(keys)}
         self._children: list = []
         self._conns: list = []
+        self._claims = None
         if not keys or "fork" not in multiprocessing.get_all_start_methods():
             return
+        ctx = multiprocessing.get_context("fork")
+        claims = self._claims = ctx.RawArray("b", len(keys))  # who makes each key
+        lock = self._lock = ctx.Lock()
+        keys = list(keys)
 
         def child(conn) -> None:
             if child_setup is not None:
                 child_setup()
-            out = []
-            for key in keys:
+            for i in range(len(keys) - 1, -1, -1):
+                with lock:
+                    if claims[i] != self.FREE:
+                        continue
+                    claims[i] = self.CHILD
                 try:
-                    out.append((key, make(key)))
+                    value = make(keys[i])
                 except Exception:  # the parent makes this one itself, and reports what it raises
-                    out.append((key, self._SKIPPED))
-                if len(out) >= batch:
-                    conn.send_bytes(pickle.dumps(out, pickle.HIGHEST_PROTOCOL))
-                    out = []
-            if out:
-                conn.send_bytes(pickle.dumps(out, pickle.HIGHEST_PROTOCOL))
+                    value = self._SKIPPED
+                conn.send_bytes(pickle.dumps((keys[i], value), pickle.HIGHEST_PROTOCOL))
             conn.close()
 
-        self._children, self._conns = _start(multiprocessing.get_context("fork"), child, 1)
+        self._children, self._conns = _start(ctx, child, 1)
+
+    def _keep(self, message) -> None:
+        key, value = message
+        self._done[key] = value
 
     def take(self, key):
-        if key not in self._keys:
+        i = self._index.get(key)
+        if i is None or self._claims is None:
             return None
-        while key not in self._done and self._conns:
-            _receive(self._conns, self._done.update, block=True)
+        if self._conns:
+            _receive(self._conns, self._keep, block=False)
+        if key not in self._done:
+            with self._lock:
+                if self._share and self._claims[i] == self.FREE:
+                    self._claims[i] = self.PARENT
+                    return None  # the caller makes it
+                if self._claims[i] == self.PARENT:  # asked for twice
+                    return None
+            while key not in self._done and self._conns:
+                _receive(self._conns, self._keep, block=True)
         value = self._done.pop(key, None)
-        if value is None or value == self._SKIPPED:
+        if value is None or (isinstance(value, str) and value == self._SKIPPED):
             return None
+        self._claims[i] = self.PARENT  # handed over once
         self.handed += 1
         return value
 
