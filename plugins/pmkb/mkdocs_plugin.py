@@ -373,6 +373,21 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
 
     def on_post_build(self, *, config) -> None:
         self._stop_ahead()
+        if not self.serving:
+            self._release()
+
+    def _release(self) -> None:
+        """A written build needs none of the knowledge base, pages and parse cache this plugin
+        holds (serve keeps them for the next rebuild). Dropped now, they are freed now: left to
+        the interpreter's exit, where the generated pages' template environment kept them alive,
+        they made that exit take 1.6 s instead of 0.4 s at 5,000 postmortems."""
+        if self.site is not None:
+            self.site.env.pmkb_site = None  # the environment's link back to the builder
+        self.result = self.site = None
+        self.cache = ParseCache()
+        self.page_memos, self.memos, self.got = {}, {}, {}
+        self.nav_pages, self.all_found, self.doc_pages = [], [], []
+        self.files_memo = ((), {})
 
     def on_build_error(self, *, error) -> None:
         self._stop_ahead()
