@@ -16,7 +16,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-EVENTS = ("on_config", "on_files", "on_page_read_source", "on_page_markdown", "on_page_content", "on_page_context",
+EVENTS = ("on_config", "on_files", "on_nav", "on_page_read_source", "on_page_markdown", "on_page_content", "on_page_context",
           "on_post_page", "on_post_build")
 
 

@@ -335,27 +335,13 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
                                      attrs=attrs, cleaned=cleaned, unstashed=self.site.unstash(cleaned), logs=logs,
                                      render_logs=render_logs)
 
-    def on_pre_page(self, page, *, config, files):
-        if self.ahead is not None:
-            got = self.ahead.take(page.file.src_uri)
-            if got is not None:
-                self.got[page.file.src_uri] = got
-        return page
-
     def _page_markdown_ahead(self, page: Page) -> str:
         """A deferred generated page's Markdown, when MkDocs reads it: the child's, or made here."""
         got = self.got.get(page.src)
         return got.source if got is not None else page.markdown
 
-    @event_priority(-100)
-    def _page_render_ahead(self, markdown, *, page, config, files):
-        """Last of the page_markdown hooks: MkDocs' render of this page is the child's."""
-        got = self.got.get(page.file.src_uri)
-        if got is not None:
-            page.render = functools.partial(self._render_taken, page, got)
-        return markdown
-
     def _render_taken(self, page, got: render_ahead.Rendered, config, files) -> None:
+        """Page.render of a page the child rendered (set on the page by _page_header)."""
         del page.render
         if page.markdown == got.markdown:
             render_ahead.apply(page, got, files)
@@ -456,6 +442,10 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         prose alone (from the bytes the check read) and the parsed mapping becomes page.meta,
         so neither the file nor its YAML is read twice. Anything unexpected (another
         front-matter form) falls back to MkDocs' own reading."""
+        if self.ahead is not None:  # the first hook MkDocs runs for a page: the child's, or ours to make
+            got = self.ahead.take(page.file.src_uri)
+            if got is not None:
+                self.got[page.file.src_uri] = got
         memo = self.page_memos.get(page.file.src_uri)
         if memo is None or memo.pm.meta is None:
             return None
@@ -521,6 +511,9 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
 
     def _page_header(self, markdown, *, page, config, files):
         """The generated header above the author's prose (the edition's view of it)."""
+        got = self.got.get(page.file.src_uri) if self.got else None  # a page the child rendered
+        if got is not None:  # MkDocs takes its render if no later hook changes the Markdown
+            page.render = functools.partial(self._render_taken, page, got)
         memo = self.page_memos.get(page.file.src_uri)
         if memo is None or self.site is None:
             return markdown
@@ -530,7 +523,6 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
             return self.site.postmortem_header(pm) + f"\n{PROSE_MARK}\n\n" + self.site.prose(pm, markdown)
 
         if not self.serving:
-            got = self.got.get(page.file.src_uri)
             if got is not None and markdown == got.md_in:
                 render_ahead.log_again(got.logs)
                 return got.markdown
@@ -547,7 +539,7 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         memo.header = [site.generation, markdown, out, stashed]
         return out
 
-    on_page_markdown = CombinedEvent(_page_meta, _page_header, _page_render_ahead)
+    on_page_markdown = CombinedEvent(_page_meta, _page_header)
 
     # After Material's search has indexed the page: the stashed tables and charts go back in.
     @event_priority(-100)
