@@ -10,7 +10,7 @@ import re
 import subprocess
 import sys
 import textwrap
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -198,6 +198,57 @@ def test_possible_recurrences(tmp_path):
     table = page.split("Possible recurrences", 1)[1]
     pairs = set(re.findall(r">(INC-2024-\d{3})</a>[^<]*</td><td><a[^>]*>(INC-2024-\d{3})</a>", table))
     assert pairs == {("INC-2024-001", "INC-2024-002"), ("INC-2024-001", "INC-2024-003")}
+
+
+def _recurrence_kb(docs: Path, n: int) -> list[str]:
+    """n postmortems of one service a week apart with a tag in common: each is a possible
+    recurrence of the one before."""
+    ids = []
+    for i in range(n):
+        pid = f"INC-2024-{i + 1:03d}"
+        day = (date(2024, 1, 1) + timedelta(days=7 * i)).isoformat()
+        (docs / f"{pid}.md").write_text(RECUR.format(id=pid, day=day, tags="redis", extra=""))
+        ids.append(pid)
+    return ids
+
+
+def _recurrence_pairs(html: str) -> list[tuple[str, str]]:
+    table = html.split("Possible recurrences", 1)[1]
+    return re.findall(r">(INC-2024-\d{3})</a>[^<]*</td><td><a[^>]*>(INC-2024-\d{3})</a>", table)
+
+
+def test_possible_recurrences_are_paginated_and_every_link_resolves(tmp_path):
+    """However many pairs there are, no page lists more than per_page of them: the first page of
+    the table stays on the problems page, the rest follow on pages of their own, each pair once,
+    with links that work from where each page is."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    ids = _recurrence_kb(docs, 14)  # 13 pairs
+    (tmp_path / "mkdocs.yml").write_text("site_name: t\ntheme: material\nplugins:\n  - search\n"
+                                         "  - pmkb:\n      per_page: 4\n")
+    proc = build(tmp_path, "--strict")
+    assert proc.returncode == 0, proc.stderr
+    site = tmp_path / "site"
+    first = site / "problems/index.html"
+    more = [site / f"problems/recurrences/page-{n}/index.html" for n in (2, 3, 4)]
+    assert not (site / "problems/recurrences/page-5").exists()
+    pages = [first, *more]
+    pairs = [_recurrence_pairs(p.read_text()) for p in pages]
+    assert [len(p) for p in pairs] == [4, 4, 4, 1]
+    every = [pair for page in pairs for pair in page]
+    assert sorted(every) == list(zip(ids, ids[1:]))  # each pair once
+    assert "1–4 of 13" in first.read_text() and "13–13 of 13" in more[-1].read_text()
+    assert "## Problems" not in more[0].read_text() and ">Problems</h2>" not in more[0].read_text()
+    for page in pages:
+        html = page.read_text()
+        table = html.split("Possible recurrences", 1)[1]
+        hrefs = re.findall(r'href="([^"#]+)"', table)
+        assert hrefs, page
+        for href in hrefs:
+            if href.startswith(("http", "mailto")):
+                continue
+            target = (page.parent / href).resolve()
+            assert (target / "index.html").exists() or target.is_file(), (page, href)
 
 
 def test_overdue_policy_raises_old_major_items(tmp_path):
@@ -560,6 +611,33 @@ def test_serve_rebuilds_keep_the_recurrences_table_up_to_date(tmp_path, monkeypa
                                  "services: [cache]\ntags: [redis]", "title: Third title\ndate: 2024-02-01\n"
                                  "severity: SEV3\nservices: [cache]\ntags: [redis, zzz]")  # same pairs, new title
     edit("INC-2024-003", "related: [INC-2024-002]", "related: []")
+
+
+def test_serve_rebuilds_keep_paginated_recurrences_up_to_date(tmp_path, monkeypatch):
+    """With the possible recurrences over several pages, an edit that adds pairs moves rows from
+    one page to the next: every page still equals what a builder that keeps nothing makes."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    _recurrence_kb(docs, 5)
+    (tmp_path / "mkdocs.yml").write_text("site_name: t\ntheme: material\nplugins:\n  - search\n"
+                                         "  - pmkb:\n      per_page: 2\n")
+    plugin, rebuild = _serve_session(tmp_path, monkeypatch)
+    rebuild()
+
+    def edit(pid: str, old: str, new: str) -> dict[str, str]:
+        md = docs / f"{pid}.md"
+        md.write_text(md.read_text().replace(old, new, 1))
+        got, expected = _generated(plugin, rebuild())
+        assert [src for src in expected if got[src] != expected[src]] == []
+        return got
+
+    assert "Renamed" in edit("INC-2024-002", "title: Cache errors", "title: Renamed")["problems/index.md"]
+    (docs / "INC-2024-099.md").write_text(RECUR.format(id="INC-2024-099", day="2024-01-03", tags="redis", extra=""))
+    got, expected = _generated(plugin, rebuild())  # a new pair near the top: rows move to later pages
+    assert [src for src in expected if got[src] != expected[src]] == []
+    assert "problems/recurrences/page-3.md" in got
+    edit("INC-2024-099", "title: Cache errors", "title: Late rename")
+    edit("INC-2024-001", "tags: [redis]", "tags: [network]")  # its pairs are gone
 
 
 def test_serve_fills_the_results_cache_once_and_a_later_check_is_still_right(tmp_path, monkeypatch):

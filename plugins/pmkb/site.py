@@ -913,22 +913,41 @@ class SiteBuilder:
         recs = self._recurrences()
         ref = self._ref_key
         members = {name: tuple([ref(pm) for pm in pms]) for name, pms in groups.items()}
-        rows = self._recurrence_rows(recs, src)
+        # the possible recurrences, per_page to a page: the first on this page, the rest after it
+        per = self.per_page
+        spans = [(i, min(i + per, len(recs))) for i in range(0, len(recs), per)] or [(0, 0)]
+        rec_srcs = [src] + [self.path("problems", "recurrences", f"page-{n}.md") for n in range(2, len(spans) + 1)]
+        made_rows: list[list[Markup]] = []
 
-        def make() -> Page:
-            link = self.linker(src)
-            md = self.env.get_template("problems.md.j2").render(
+        def rows() -> list[Markup]:  # rendered once, when a page (or under serve a key) first needs them
+            if not made_rows:
+                made_rows.append(self._recurrence_rows(recs, rec_srcs))
+            return made_rows[0]
+
+        def markdown(n: int) -> str:
+            page_src = rec_srcs[n - 1]
+            link = self.linker(page_src)
+            start, end = spans[n - 1]
+            return self.env.get_template("problems.md.j2").render(
                 window=int(self.cfg.options.get("recurrence_window_days") or 90),
-                problems=[{"name": n, "href": link(srcs[n]), "count": len(v),
+                problems=[{"name": name, "href": link(srcs[name]), "count": len(v),
                            "first": v[0].date.isoformat() if v[0].date else "", "last": v[-1].date.isoformat() if v[-1].date else "",
-                           "services": sorted({s for pm in v for s in pm.services})} for n, v in groups.items()],
-                recurrences=rows,
+                           "services": sorted({s for pm in v for s in pm.services})} for name, v in groups.items()],
+                recurrences=rows()[start:end], total=len(recs), page=n, first=start + 1,
+                pages=[(i + 1, link(s)) for i, s in enumerate(rec_srcs)] if len(rec_srcs) > 1 else [],
             )
-            return Page(src, "Recurring problems", md, in_nav=True)
 
         pages = [self._memoised(
             ("problems", src),
-            lambda: (tuple((n, srcs[n], members[n]) for n in groups), rows), make)]
+            lambda: (tuple((n, srcs[n], members[n]) for n in groups), tuple(rows()[spans[0][0]:spans[0][1]]),
+                     len(recs)),
+            lambda: Page(src, "Recurring problems", lambda: markdown(1), in_nav=True))]
+        for n in range(2, len(rec_srcs) + 1):
+            def make_more(n=n) -> Page:  # bound now: the Markdown may be rendered later
+                return Page(rec_srcs[n - 1], f"Possible recurrences (page {n})", lambda: markdown(n))
+
+            pages.append(self._memoised(("recurrences", rec_srcs[n - 1]), lambda n=n: (
+                tuple(rows()[spans[n - 1][0]:spans[n - 1][1]]), len(recs)), make_more))
         for name, pms in groups.items():
             def make_problem(name=name, pms=pms) -> Page:  # bound now: the Markdown may be rendered later
                 def markdown() -> str:
@@ -956,49 +975,51 @@ class SiteBuilder:
     def _pm_by_path(self, path: str) -> Postmortem:
         return self._by_path[path]
 
-    def _recurrence_rows(self, recs: list[tuple], src: str) -> list[Markup]:
-        """The rendered rows of the possible-recurrences table on `src`. A row shows its two
-        postmortems' ref keys, the service, shared tags and days: under serve a row of the last
-        build is kept while those are equal, and while the recurrences themselves are the last
+    def _recurrence_rows(self, recs: list[tuple], srcs: list[str]) -> list[Markup]:
+        """The rendered rows of the possible-recurrences table, per_page of them on each of the
+        pages `srcs`, each row linked from its own page. A row shows its two postmortems' ref
+        keys, the service, shared tags and days: under serve a row of the last build is kept
+        while those and its page are equal, and while the recurrences themselves are the last
         build's (the same list), only the rows of postmortems changed since are looked at."""
-        link = self.linker(src)
+        links = [self.linker(src) for src in srcs]
+        per = self.per_page
         ref, by_path = self._ref_key, self._by_path
 
-        def render(rec: tuple) -> tuple:
+        def render(i: int, rec: tuple) -> tuple:
             service, a, b, tags, days = rec
             ra, rb = ref(by_path[a]), ref(by_path[b])
-            html = self._rendered_row("_macros.j2", "recurrence_row", (service, ra, rb, tags, days), link,
+            html = self._rendered_row("_macros.j2", "recurrence_row", (service, ra, rb, tags, days), links[i // per],
                                       lambda lk: self._recurrence_row(by_path[a], by_path[b], service, tags, days, lk))
             return ra, rb, html
 
-        previous = self._previous_memo.get(("recurrence rows", src)) if self.memo else None
+        previous = self._previous_memo.get(("recurrence rows",)) if self.memo else None
         if previous is not None and previous[0] is recs and self._changes is not None:
             _, rows, made, index = previous
             touched = sorted({i for p in self._changes.paths for i in index.get(p, ())})
             if touched:
                 rows, made = list(rows), list(made)
                 for i in touched:
-                    made[i] = render(recs[i])
+                    made[i] = render(i, recs[i])
                     rows[i] = made[i][2]
         else:
             known: dict[tuple, tuple] = {}
-            if previous is not None:  # by pair, for rows whose postmortems and numbers are unchanged
-                known = {(r[0], r[1], r[2]): (m, r) for r, m in zip(previous[0], previous[2])}
+            if previous is not None:  # by pair and page, for rows whose postmortems and numbers are unchanged
+                known = {(*r[:3], i // per): (m, r) for i, (r, m) in enumerate(zip(previous[0], previous[2]))}
             made = []
-            for rec in recs:
-                hit = known.get(rec[:3])
+            for i, rec in enumerate(recs):
+                hit = known.get((*rec[:3], i // per))
                 if hit is not None and hit[1] == rec and hit[0][0] == ref(by_path[rec[1]]) \
                         and hit[0][1] == ref(by_path[rec[2]]):
                     made.append(hit[0])
                 else:
-                    made.append(render(rec))
+                    made.append(render(i, rec))
             rows = [m[2] for m in made]
             index: dict[str, list[int]] = defaultdict(list)
             for i, (_, a, b, _, _) in enumerate(recs):
                 index[a].append(i)
                 index[b].append(i)
         if self.memo:
-            self._memo[("recurrence rows", src)] = (recs, rows, made, index)
+            self._memo[("recurrence rows",)] = (recs, rows, made, index)
         return rows
 
     def _recurrence_row(self, first: Postmortem, second: Postmortem, service: str, tags: tuple, days: float,
