@@ -10,8 +10,9 @@ Measurements (wall clock, this machine, after a warm-up of the file cache):
   shown; then with the results cache warm (a second run, nothing changed) and after
   editing one file (one run each);
 - mkdocs build with the plugin and with `enabled: false` (same mkdocs.yml, postmortems
-  kept out of the nav with not_in_nav in both), and the plugin's own share of the build,
-  cold (PMKB_NO_CACHE=1) and with the results cache warm;
+  kept out of the nav with not_in_nav in both): cold (PMKB_NO_CACHE=1), `--repeat` times
+  interleaved, medians shown; the plugin's own share of a cold build, and a build with the
+  results cache warm (one run each);
 - a `mkdocs serve` rebuild after editing one postmortem (benchmarks/plugin_time.py --serve):
   the plugin's own time in every event of the rebuild, next to the whole rebuild.
 """
@@ -114,11 +115,22 @@ def plugin_events(root: Path, env: dict) -> float | None:
     return float(proc.stdout.split("plugin events ")[1].split(" s")[0]) if "plugin events" in proc.stdout else None
 
 
-def build_figures(root: Path) -> dict:
+def build_figures(root: Path, repeat: int) -> dict:
+    """Plugin off and on (cold) are built `repeat` times, interleaved, and their medians
+    reported, as the checks are; the rest is one run each."""
     build = [sys.executable, "-m", "mkdocs", "build", "-q", "-d"]
     cold = {**ENV, "PMKB_NO_CACHE": "1"}
-    off, off_mb, rc_off = timed(build + [str(root / "site-off"), "-f", "mkdocs-off.yml"], root)
-    on, on_mb, rc_on = timed(build + [str(root / "site-on"), "-f", "mkdocs.yml"], root, cold)
+    runs: dict[str, list] = {"off": [], "on": [], "off_mb": [], "on_mb": [], "rc": []}
+    for _ in range(repeat):
+        secs, mb, rc_off = timed(build + [str(root / "site-off"), "-f", "mkdocs-off.yml"], root)
+        runs["off"].append(secs)
+        runs["off_mb"].append(mb)
+        secs, mb, rc_on = timed(build + [str(root / "site-on"), "-f", "mkdocs.yml"], root, cold)
+        runs["on"].append(secs)
+        runs["on_mb"].append(mb)
+        runs["rc"] += [rc_off, rc_on]
+    off, on = statistics.median(runs["off"]), statistics.median(runs["on"])
+    off_mb, on_mb = max(runs["off_mb"]), max(runs["on_mb"])
     share = plugin_events(root, cold)
     timed(build + [str(root / "site-warm"), "-f", "mkdocs.yml"], root)  # fill the results cache
     warm, _, _ = timed(build + [str(root / "site-warm"), "-f", "mkdocs.yml"], root)
@@ -127,14 +139,15 @@ def build_figures(root: Path) -> dict:
     return {"build_off_s": off, "build_on_s": on, "build_off_peak_mb": off_mb, "build_on_peak_mb": on_mb,
             "plugin_share_s": share, "build_on_warm_s": warm, "plugin_share_warm_s": warm_share,
             "site_off_mb": size(root / "site-off"), "site_on_mb": size(root / "site-on"),
-            "exit_codes": [rc_off, rc_on]}
+            "exit_codes": runs["rc"], "build_runs": {k: [round(x, 2) for x in runs[k]] for k in ("off", "on")}}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000], help="pmkb check at these sizes")
     ap.add_argument("--build", type=int, nargs="*", default=[], help="mkdocs builds and serve rebuilds at these sizes")
-    ap.add_argument("--repeat", type=int, default=3, help="runs of the floor and the cold checks (medians shown)")
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="runs of the floor, the cold checks and the cold builds (medians shown)")
     ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args()
     rows = {}
@@ -148,7 +161,7 @@ def main() -> None:
             if n in args.sizes:
                 r |= check_figures(root, args.repeat)
             if n in args.build:
-                r |= build_figures(root)
+                r |= build_figures(root, args.repeat)
                 r["serve_plugin_s"], r["serve_rebuild_s"] = serve_rebuild(root)
             rows[n] = r
             print(json.dumps(r), file=sys.stderr)
