@@ -130,8 +130,9 @@ def generate(out: Path, count: int, seed: int = 7) -> list[Path]:
     return paths
 
 
-def write_config(out: Path, *, enabled: bool = True, extra: str = "") -> Path:
-    cfg = out / ("mkdocs.yml" if enabled else "mkdocs-off.yml")
+def write_config(out: Path, *, enabled: bool = True, extra: str = "", name: str | None = None) -> Path:
+    """extra: more of the plugin's options, each as `      key: value` lines."""
+    cfg = out / (name or ("mkdocs.yml" if enabled else "mkdocs-off.yml"))
     cfg.write_text(
         "site_name: Benchmark\ndocs_dir: docs\ntheme:\n  name: material\n"
         "not_in_nav: |\n  /20*/**\n"

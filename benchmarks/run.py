@@ -11,8 +11,9 @@ Measurements (wall clock, this machine, after a warm-up of the file cache):
   editing one file (one run each);
 - mkdocs build with the plugin and with `enabled: false` (same mkdocs.yml, postmortems
   kept out of the nav with not_in_nav in both): cold (PMKB_NO_CACHE=1), `--repeat` times
-  interleaved, medians shown; the plugin's own share of a cold build, and a build with the
-  results cache warm (one run each);
+  interleaved, medians shown, and the same with the plugin's `nav: none` (Material renders
+  the nav into every page: none keeps it as empty as the plugin-off build's); the plugin's
+  own share of a cold build, and a build with the results cache warm (one run each);
 - a `mkdocs serve` rebuild after editing one postmortem (benchmarks/plugin_time.py --serve):
   the plugin's own time in every event of the rebuild, next to the whole rebuild.
 """
@@ -120,7 +121,7 @@ def build_figures(root: Path, repeat: int) -> dict:
     reported, as the checks are; the rest is one run each."""
     build = [sys.executable, "-m", "mkdocs", "build", "-q", "-d"]
     cold = {**ENV, "PMKB_NO_CACHE": "1"}
-    runs: dict[str, list] = {"off": [], "on": [], "off_mb": [], "on_mb": [], "rc": []}
+    runs: dict[str, list] = {"off": [], "on": [], "nav_none": [], "off_mb": [], "on_mb": [], "rc": []}
     for _ in range(repeat):
         secs, mb, rc_off = timed(build + [str(root / "site-off"), "-f", "mkdocs-off.yml"], root)
         runs["off"].append(secs)
@@ -128,7 +129,9 @@ def build_figures(root: Path, repeat: int) -> dict:
         secs, mb, rc_on = timed(build + [str(root / "site-on"), "-f", "mkdocs.yml"], root, cold)
         runs["on"].append(secs)
         runs["on_mb"].append(mb)
-        runs["rc"] += [rc_off, rc_on]
+        secs, _, rc_none = timed(build + [str(root / "site-nav-none"), "-f", "mkdocs-nav-none.yml"], root, cold)
+        runs["nav_none"].append(secs)
+        runs["rc"] += [rc_off, rc_on, rc_none]
     off, on = statistics.median(runs["off"]), statistics.median(runs["on"])
     off_mb, on_mb = max(runs["off_mb"]), max(runs["on_mb"])
     share = plugin_events(root, cold)
@@ -136,10 +139,11 @@ def build_figures(root: Path, repeat: int) -> dict:
     warm, _, _ = timed(build + [str(root / "site-warm"), "-f", "mkdocs.yml"], root)
     warm_share = plugin_events(root, ENV)
     size = lambda d: sum(p.stat().st_size for p in d.rglob("*") if p.is_file()) / 2**20  # noqa: E731
-    return {"build_off_s": off, "build_on_s": on, "build_off_peak_mb": off_mb, "build_on_peak_mb": on_mb,
+    return {"build_off_s": off, "build_on_s": on, "build_on_nav_none_s": statistics.median(runs["nav_none"]),
+            "build_off_peak_mb": off_mb, "build_on_peak_mb": on_mb,
             "plugin_share_s": share, "build_on_warm_s": warm, "plugin_share_warm_s": warm_share,
             "site_off_mb": size(root / "site-off"), "site_on_mb": size(root / "site-on"),
-            "exit_codes": runs["rc"], "build_runs": {k: [round(x, 2) for x in runs[k]] for k in ("off", "on")}}
+            "exit_codes": runs["rc"], "build_runs": {k: [round(x, 2) for x in runs[k]] for k in ("off", "on", "nav_none")}}
 
 
 def main() -> None:
@@ -157,6 +161,7 @@ def main() -> None:
             generate(root, n)
             write_config(root)
             write_config(root, enabled=False)
+            write_config(root, extra="      nav: none\n", name="mkdocs-nav-none.yml")
             r: dict = {"postmortems": n}
             if n in args.sizes:
                 r |= check_figures(root, args.repeat)
@@ -167,7 +172,7 @@ def main() -> None:
             print(json.dumps(r), file=sys.stderr)
     print(f"{'postmortems':>11} {'floor':>7} {'check 1p':>9} {'ratio':>6} {'check Np':>9} {'ratio':>6} {'peak MB':>8} "
           f"{'ms/pm':>6} {'warm':>6} {'ratio':>6} {'1 edit':>6} {'serve':>7} {'rebuild':>7} {'build off':>9} {'build on':>9} "
-          f"{'ratio':>6} {'plugin':>7} {'warm on':>8} {'ratio':>6} {'plugin':>7}")
+          f"{'ratio':>6} {'plugin':>7} {'warm on':>8} {'ratio':>6} {'plugin':>7} {'nav none':>8} {'ratio':>6}")
     for n, r in rows.items():
         def f(key, fmt="{:.2f}"):
             return fmt.format(r[key]) if r.get(key) is not None else "-"
@@ -177,11 +182,13 @@ def main() -> None:
         bratio = f"{r['build_on_s'] / r['build_off_s']:.2f}x" if "build_on_s" in r else "-"
         wratio = f"{r['check_warm_s'] / r['floor_s']:.2f}x" if "check_warm_s" in r else "-"
         bwratio = f"{r['build_on_warm_s'] / r['build_off_s']:.2f}x" if "build_on_warm_s" in r else "-"
+        nratio = f"{r['build_on_nav_none_s'] / r['build_off_s']:.2f}x" if "build_on_nav_none_s" in r else "-"
         print(f"{n:>11} {f('floor_s'):>7} {f('check_serial_s'):>9} {ratio1:>6} {f('check_parallel_s'):>9} {ratio2:>6} "
               f"{f('check_parallel_peak_mb', '{:.0f}'):>8} {ms:>6} {f('check_warm_s'):>6} {wratio:>6} "
               f"{f('check_one_edit_s'):>6} {f('serve_plugin_s', '{:.3f}'):>7} {f('serve_rebuild_s', '{:.1f}'):>7} "
               f"{f('build_off_s', '{:.1f}'):>9} {f('build_on_s', '{:.1f}'):>9} {bratio:>6} {f('plugin_share_s', '{:.1f}'):>7} "
-              f"{f('build_on_warm_s', '{:.1f}'):>8} {bwratio:>6} {f('plugin_share_warm_s', '{:.1f}'):>7}")
+              f"{f('build_on_warm_s', '{:.1f}'):>8} {bwratio:>6} {f('plugin_share_warm_s', '{:.1f}'):>7} "
+              f"{f('build_on_nav_none_s', '{:.1f}'):>8} {nratio:>6}")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
 

@@ -318,6 +318,30 @@ def test_nav_link_is_one_entry_to_the_knowledge_base_home(tmp_path):
     assert "About" in nav and "Postmortems" in nav and "By service" not in nav
 
 
+def test_nav_none_adds_nothing_and_a_nav_of_your_own_may_list_any_generated_page(tmp_path):
+    """`nav: none`: no generated page in MkDocs' automatic nav (nor in its "not included in
+    the nav" notice); a nav of the user's lists what it wants."""
+    root = copy_sample(tmp_path)
+    (root / "postmortems/about.md").write_text("# About\n\nHow we run incidents.\n")
+    cfg = yaml.safe_load((root / "mkdocs.yml").read_text())
+    for p in cfg["plugins"]:
+        if isinstance(p, dict) and "pmkb" in p:
+            p["pmkb"] = {**p["pmkb"], "nav": "none", "exclude": ["about.md"]}
+    (root / "mkdocs.yml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    proc = build(root, "--strict", "-v")
+    assert proc.returncode == 0, proc.stderr
+    assert "not included in the \"nav\"" not in proc.stderr
+    nav = primary_nav(text_of(root / "site/incidents/index.html"))
+    links = re.findall(r'<a href="([^"]+)" class="md-nav__link', nav)
+    assert [h.rstrip("/").rsplit("/", 1)[-1] for h in links] == ["about"]  # the user's page alone
+    cfg["nav"] = [{"About": "about.md"}, {"Knowledge base": "index.md"}, {"Everything": "incidents/index.md"}]
+    (root / "mkdocs.yml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    proc = build(root, "--strict")
+    assert proc.returncode == 0, proc.stderr
+    nav = primary_nav(text_of(root / "site/about/index.html"))
+    assert "Knowledge base" in nav and "Everything" in nav and "By service" not in nav and "Postmortems" not in nav
+
+
 # ------------------------------------------------------------------ serve --
 def _free_port() -> int:
     with socket.socket() as s:

@@ -263,7 +263,9 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
                 if page.src != self.site.path("index.md"):
                     log.warning(f"{page.src}: a file of yours has the path of a generated page; yours is kept")
                 continue
-            in_nav = page.in_nav and (self.config.nav != "link" or page.src == self.site.path("index.md"))
+            # none: nothing of pmkb's in MkDocs' automatic nav either (a nav of yours may list any page)
+            in_nav = page.in_nav and self.config.nav != "none" and (
+                self.config.nav != "link" or page.src == self.site.path("index.md"))
             inclusion = InclusionLevel.UNDEFINED if in_nav else InclusionLevel.NOT_IN_NAV
             if ahead and not page.rendered:
                 deferred[page.src] = page
