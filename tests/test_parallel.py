@@ -239,18 +239,22 @@ def test_messages_of_pages_rendered_ahead_are_logged_and_fail_a_strict_build(tmp
     assert built["child"][1][0] == built["child"][1][1]  # every page was the child's
 
 
+def _with_hook(code: str):
+    """A `prepare` for _build_modes: an MkDocs hooks file (a plugin of one module) with `code`."""
+    def prepare(root: Path) -> None:
+        (root / "hooks.py").write_text(code)
+        (root / "mkdocs.yml").write_text((root / "mkdocs.yml").read_text() + "hooks:\n  - hooks.py\n")
+    return prepare
+
+
 def test_pages_another_plugin_changed_after_pmkb_are_rendered_by_mkdocs(tmp_path):
     """The child renders the Markdown pmkb makes; a hook that changes it afterwards must get
     MkDocs' render of its own text."""
-    def prepare(root: Path) -> None:
-        (root / "hooks.py").write_text(
-            "def on_page_markdown(markdown, page, **kwargs):\n"
-            "    if page.file.src_uri.startswith('20'):\n"
-            "        return markdown + '\\n\\nAdded by a hook after pmkb.\\n'\n"
-            "    return markdown\n")
-        (root / "mkdocs.yml").write_text((root / "mkdocs.yml").read_text() + "hooks:\n  - hooks.py\n")
-
-    built = _build_modes(tmp_path, prepare)
+    built = _build_modes(tmp_path, _with_hook(
+        "def on_page_markdown(markdown, page, **kwargs):\n"
+        "    if page.file.src_uri.startswith('20'):\n"
+        "        return markdown + '\\n\\nAdded by a hook after pmkb.\\n'\n"
+        "    return markdown\n"))
     (one, _, site_one), (child, counts, site_child) = built["one"], built["child"]
     assert one.returncode == 0 and child.returncode == 0, child.stderr[-2000:]
     changed = [k for k, v in site_one.items() if k.startswith("20") and k.endswith(".html")]
@@ -261,15 +265,11 @@ def test_pages_another_plugin_changed_after_pmkb_are_rendered_by_mkdocs(tmp_path
 
 def test_markdown_extensions_given_as_objects_turn_rendering_ahead_off(tmp_path):
     """Such an extension may keep what it sees (autorefs does): in a child that would be lost."""
-    def prepare(root: Path) -> None:
-        (root / "hooks.py").write_text(
-            "from markdown.extensions.abbr import AbbrExtension\n"
-            "def on_config(config, **kwargs):\n"
-            "    config.markdown_extensions.append(AbbrExtension())\n"
-            "    return config\n")
-        (root / "mkdocs.yml").write_text((root / "mkdocs.yml").read_text() + "hooks:\n  - hooks.py\n")
-
-    built = _build_modes(tmp_path, prepare)
+    built = _build_modes(tmp_path, _with_hook(
+        "from markdown.extensions.abbr import AbbrExtension\n"
+        "def on_config(config, **kwargs):\n"
+        "    config.markdown_extensions.append(AbbrExtension())\n"
+        "    return config\n"))
     assert built["child"][0].returncode == 0, built["child"][0].stderr[-2000:]
     assert built["child"][1] is None
     assert built["child"][2] == built["one"][2]
