@@ -136,6 +136,22 @@ def test_prefetch_shares_keys_between_caller_and_child_each_made_once(tmp_path):
     assert by_caller == keys[:len(by_caller)] and by_child == keys[len(by_caller):]  # they met once
 
 
+def _unpicklable_on_b(key):
+    return (lambda: key) if key == "b" else key.upper()
+
+
+def test_prefetch_leaves_a_value_it_cannot_send_to_the_caller():
+    from pmkb.core.parallel import Prefetch
+
+    ahead = Prefetch(["a", "b", "c"], _unpicklable_on_b, share=False)
+    try:
+        assert ahead.take("a") == "A"  # the child carried on past b
+        assert ahead.take("b") is None
+        assert ahead.take("c") == "C"
+    finally:
+        ahead.close()
+
+
 def _exit_on_second(key):
     if key == 2:
         os._exit(9)

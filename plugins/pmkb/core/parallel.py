@@ -144,10 +144,10 @@ class Prefetch:
                         continue
                     claims[i] = self.CHILD
                 try:
-                    value = make(keys[i])
+                    data = pickle.dumps((keys[i], make(keys[i])), pickle.HIGHEST_PROTOCOL)
                 except Exception:  # the parent makes this one itself, and reports what it raises
-                    value = self._SKIPPED
-                conn.send_bytes(pickle.dumps((keys[i], value), pickle.HIGHEST_PROTOCOL))
+                    data = pickle.dumps((keys[i], self._SKIPPED), pickle.HIGHEST_PROTOCOL)
+                conn.send_bytes(data)
             conn.close()
 
         self._children, self._conns = _start(ctx, child, 1)
