@@ -151,6 +151,22 @@ def test_search_index_finds_id_title_service_tag_and_prose(sample):
     assert prose in blob
 
 
+def test_search_index_has_no_empty_entries_for_the_generated_header(sample):
+    """The header's sections (key times, timeline, action items, related incidents) are
+    tables and lists kept out of the indexer: entries of theirs would be a title alone, once
+    per postmortem. The prose's sections and the card's text stay searchable."""
+    index = json.loads(text_of(sample / "site/search/search_index.json"))
+    postmortems = {str(md.relative_to(sample / "postmortems").with_suffix("")) + "/" for md, _ in site_postmortems(sample)}
+    docs = [d for d in index["docs"] if d["location"].split("#")[0] in postmortems]
+    assert {d["location"].split("#")[0] for d in docs} == postmortems
+    header = ("key-times", "timeline", "action-items", "related-incidents", "what-we-are-changing")
+    assert [d["location"] for d in docs if d["location"].endswith(tuple("#" + h for h in header))] == []
+    assert [d["location"] for d in docs if not d["text"].strip()] == []
+    page = text_of(sample / "site" / sorted(postmortems)[0] / "index.html")
+    assert re.search(r'<h2 id="timeline" data-search-exclude>', page)  # still a heading, and in the toc
+    assert 'href="#timeline"' in page
+
+
 def test_generated_pages_are_virtual_and_postmortems_stay_out_of_the_nav(sample):
     sources = sorted(p.relative_to(sample) for p in (sample / "postmortems").rglob("*"))
     assert all(p.suffix == ".md" or (sample / p).is_dir() for p in sources)  # nothing was written there

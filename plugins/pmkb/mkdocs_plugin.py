@@ -14,6 +14,7 @@ import itertools
 import logging
 import os
 import posixpath
+import re
 from datetime import date
 from importlib import resources
 from pathlib import Path
@@ -42,6 +43,7 @@ from .site import ASSETS, PROSE_MARK, Page, SiteBuilder, safe_title
 log = get_plugin_logger(__name__)
 
 NAV_MODES = ("section", "link", "none", "full")
+_H2 = re.compile(r"<h2\b([^>]*)>")  # the generated header's headings (see PmkbPlugin._clean)
 _TITLE_LISTS = ("tags", "services", "authors")  # page.meta lists whose entries are made safe as titles
 
 
@@ -589,11 +591,15 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         return out
 
     def _clean(self, src: str, html: str) -> str:
-        """A postmortem page's HTML with the author's prose sanitised."""
+        """A postmortem page's HTML with the author's prose sanitised, and the generated
+        header's headings kept out of the search index: what they head is stashed, so each
+        made an entry with a title and no text (thousands of "Timeline" hits)."""
         if src not in self.page_memos:
             return html
         head, mark, prose = html.partition(PROSE_MARK)
-        return head + clean_html(prose) if mark else clean_html(html)
+        if not mark:
+            return clean_html(html)
+        return _H2.sub(r"<h2\1 data-search-exclude>", head) + clean_html(prose)
 
 
 class _PageMemo:
