@@ -169,39 +169,63 @@ def test_prefetch_whose_child_died_answers_none_without_waiting_forever():
         ahead.close()
 
 
-def _set_workers(root: Path, workers: int) -> None:
+def _set_workers(root: Path, workers: int, **options) -> None:
     import yaml
 
     cfg = yaml.safe_load((root / "mkdocs.yml").read_text())
     for p in cfg["plugins"]:
         if isinstance(p, dict) and "pmkb" in p:
             p["pmkb"]["workers"] = workers
+            p["pmkb"].update(options)
     (root / "mkdocs.yml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+
+
+def _counts(stderr: str) -> tuple | None:
+    """(pages whose render was the child's, pages asked for, pages whose template output was
+    the child's or None) from a build's -v output; None without a child."""
+    ahead = re.search(r"rendered ahead by a forked process: (\d+) of (\d+) pages", stderr)
+    if ahead is None:
+        return None
+    built = re.search(r"put through the template by a forked process: (\d+) pages", stderr)
+    return int(ahead.group(1)), int(ahead.group(2)), built and int(built.group(1))
 
 
 def test_pages_rendered_ahead_give_the_site_one_process_gives(tmp_path):
     """With workers, a forked child renders postmortem and generated pages (MkDocs' own render,
-    on a copy of the build) while MkDocs renders others; the site must be byte for byte the one
-    a single process builds, whether the child renders some pages or all of them."""
+    on a copy of the build) while MkDocs renders others, then puts pages through the theme's
+    template while MkDocs does the same; the site (search index included) must be byte for byte
+    the one a single process builds, whether the child does some pages or all of them, and
+    whether it renders a page's template from its own render or from MkDocs'."""
     from sitetools import ENV, copy_sample
 
     sites, counts = {}, {}
-    for mode, workers, env in (("one", 1, {}), ("shared", 2, {}), ("child", 2, {"PMKB_RENDER_AHEAD": "all"})):
+    for mode, workers, env in (("one", 1, {}), ("shared", 2, {}), ("child", 2, {"PMKB_RENDER_AHEAD": "all"}),
+                               ("templates", 2, {"PMKB_RENDER_AHEAD": "templates"}),
+                               ("markdown", 2, {"PMKB_RENDER_AHEAD": "markdown"})):
         root = copy_sample(tmp_path / mode)
-        _set_workers(root, workers)
+        _set_workers(root, workers, exclude=["guides"])
+        # a page of the user's in MkDocs' nav, whose title only its render tells, and an icon in its
+        # meta: every page shows both, so the child must show them as MkDocs' process has them
+        (root / "postmortems" / "guides").mkdir()
+        (root / "postmortems" / "guides" / "on-call.md").write_text(
+            "---\nicon: material/book-open-variant\n---\n# The on-call guide\n\nWho answers the pager.\n")
         proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "-v", "-d", "site"], cwd=root,
                               capture_output=True, text=True, env={**ENV, "PMKB_NO_CACHE": "1", **env}, timeout=300)
         assert proc.returncode == 0, proc.stderr
         assert "Traceback" not in proc.stderr
-        ahead = re.search(r"rendered ahead by a forked process: (\d+) of (\d+) pages", proc.stderr)
-        counts[mode] = ahead and (int(ahead.group(1)), int(ahead.group(2)))
+        counts[mode] = _counts(proc.stderr)
         site = root / "site"
         sites[mode] = {p.relative_to(site).as_posix(): p.read_bytes() for p in site.rglob("*") if p.is_file()}
     pages = sum(1 for k in sites["one"] if k.endswith(".html")) - 1  # every page but 404.html
+    guide = 'href="guides/on-call/" class="md-nav__link">'
+    assert guide in sites["one"]["index.html"].decode() and "The on-call guide" in sites["one"]["index.html"].decode()
+    pages -= 1  # the guide: MkDocs' own page, not pmkb's
     assert counts["one"] is None
     assert counts["shared"] is not None and counts["shared"][1] == pages
-    assert counts["child"] == (pages, pages)  # MkDocs took the child's render of every page
-    for mode in ("shared", "child"):
+    assert counts["child"] == (pages, pages, pages)  # MkDocs took the child's render and output of every page
+    assert counts["templates"] == (0, pages, pages)  # the child's output of pages MkDocs rendered
+    assert counts["markdown"][2] is None  # the child renders Markdown alone
+    for mode in ("shared", "child", "templates", "markdown"):
         assert sites[mode].keys() == sites["one"].keys()
         differ = [k for k in sites["one"] if sites["one"][k] != sites[mode][k]]
         assert not differ, (mode, counts[mode], differ[:10])
@@ -224,9 +248,8 @@ def _build_modes(tmp_path: Path, prepare, *args: str) -> dict:
                                        cwd=root, capture_output=True, text=True, timeout=300,
                                        env={**ENV, "PMKB_NO_CACHE": "1", **env}))
             assert "Traceback" not in runs[-1].stderr
-        ahead = re.search(r"rendered ahead by a forked process: (\d+) of (\d+) pages", runs[1].stderr)
         site = root / "site"
-        out[mode] = (runs[0], ahead and (int(ahead.group(1)), int(ahead.group(2))),
+        out[mode] = (runs[0], _counts(runs[1].stderr),
                      {p.relative_to(site).as_posix(): p.read_bytes() for p in site.rglob("*") if p.is_file()})
     return out
 
@@ -252,7 +275,7 @@ def test_messages_of_pages_rendered_ahead_are_logged_and_fail_a_strict_build(tmp
     text = "\n".join(warnings["one"])
     assert "runbooks/missing.md" in text and "#no-such-anchor" in text and "no-such-section" in text
     assert "#timeline" not in text  # the header's heading is an anchor of the page the child rendered
-    assert built["child"][1][0] == built["child"][1][1]  # every page was the child's
+    assert built["child"][1][0] == built["child"][1][1] == built["child"][1][2]  # every page was the child's
 
 
 def _with_hook(code: str):
@@ -276,7 +299,8 @@ def test_pages_another_plugin_changed_after_pmkb_are_rendered_by_mkdocs(tmp_path
     changed = [k for k, v in site_one.items() if k.startswith("20") and k.endswith(".html")]
     assert changed and all(b"Added by a hook after pmkb." in site_one[k] for k in changed)
     assert site_child == site_one
-    assert counts == (counts[1] - len(changed), counts[1])  # all but the postmortems the hook changed
+    # all but the postmortems the hook changed; a hook on pages leaves every template to MkDocs
+    assert counts == (counts[1] - len(changed), counts[1], None)
 
 
 def test_markdown_extensions_given_as_objects_turn_rendering_ahead_off(tmp_path):
@@ -289,3 +313,104 @@ def test_markdown_extensions_given_as_objects_turn_rendering_ahead_off(tmp_path)
     assert built["child"][0].returncode == 0, built["child"][0].stderr[-2000:]
     assert built["child"][1] is None
     assert built["child"][2] == built["one"][2]
+
+
+def test_output_of_pages_the_child_put_through_the_template_goes_through_other_plugins_post_page(tmp_path):
+    """A post_page hook works on the HTML MkDocs is about to write, after the template: it runs
+    in MkDocs' process on the child's output as on its own, and does not stop the child."""
+    built = _build_modes(tmp_path, _with_hook(
+        "def on_post_page(output, page, **kwargs):\n"
+        "    return output.replace('</body>', '<!-- post_page: ' + page.file.src_uri + ' --></body>')\n"))
+    (one, _, site_one), (child, counts, site_child) = built["one"], built["child"]
+    assert one.returncode == 0 and child.returncode == 0, child.stderr[-2000:]
+    pages = [k for k in site_one if k.endswith(".html") and k != "404.html"]
+    assert all(b"<!-- post_page: " in site_one[k] for k in pages)
+    assert counts == (len(pages), len(pages), len(pages))
+    assert site_child == site_one
+
+
+def test_a_page_context_hook_of_another_plugin_leaves_templates_to_mkdocs(tmp_path):
+    """A page_context hook may change what the template sees (here: the page's title); the
+    child's output would not have it, so every template is rendered by MkDocs."""
+    built = _build_modes(tmp_path, _with_hook(
+        "def on_page_context(context, page, **kwargs):\n"
+        "    context['page'].title = 'Retitled by a hook'\n"
+        "    return context\n"))
+    (one, _, site_one), (child, counts, site_child) = built["one"], built["child"]
+    assert child.returncode == 0, child.stderr[-2000:]
+    assert counts[0] == counts[1] and counts[2] is None
+    assert b"Retitled by a hook" in site_one["index.html"]
+    assert site_child == site_one
+
+
+class _Template:
+    def __init__(self) -> None:
+        self.rendered = []
+
+    def render(self, context):
+        self.rendered.append(context)
+        return "rendered here"
+
+
+def test_output_made_ahead_is_used_only_for_the_context_it_was_made_with():
+    """What the child made is the page's output only if MkDocs hands the template the page,
+    nav, content, title and URLs the child had; otherwise the template renders."""
+    from types import SimpleNamespace
+
+    from pmkb.render_ahead import Built, Prebuilt
+
+    page, nav = SimpleNamespace(content="<p>x</p>", title="T"), object()
+    context = {"nav": nav, "page": page, "base_url": "..", "extra_css": ["a.css"], "extra_javascript": []}
+    built = Built(template="main.html", keys=tuple(context), urls=("..", ["a.css"], []), title="T",
+                  content="<p>x</p>", html="made ahead", entries=None, logs=[])
+    used = []
+    template = _Template()
+    assert Prebuilt(template, built, page, nav, lambda: used.append(1)).render(dict(context)) == "made ahead"
+    for change in ({"base_url": "."}, {"extra_css": []}, {"nav": object()}, {"page": SimpleNamespace()},
+                   {"added_by_a_plugin": 1}):
+        assert Prebuilt(template, built, page, nav, lambda: used.append(1)).render({**context, **change}) \
+            == "rendered here"
+    page.content = "<p>changed</p>"
+    assert Prebuilt(template, built, page, nav, lambda: used.append(1)).render(dict(context)) == "rendered here"
+    page.content, page.title = "<p>x</p>", "Other"
+    assert Prebuilt(template, built, page, nav, lambda: used.append(1)).render(dict(context)) == "rendered here"
+    assert used == [1] and len(template.rendered) == 7
+
+
+def _second_round(data):
+    prefix = data["prefix"]
+    return lambda key: None if key == 3 else f"{prefix}{key}"
+
+
+def test_prefetch_second_round_starts_with_the_callers_data(tmp_path):
+    """After the first round, the child waits for the caller's data and makes second values
+    with it (every one here: share_then=False); a None leaves a key to the caller, and nothing
+    comes before then_go. Sharing keys works as in the first round (same code)."""
+    from pmkb.core.parallel import Prefetch
+
+    log = tmp_path / "made.log"
+    keys = list(range(30))
+    ahead = Prefetch(keys, lambda k: _made_by(log, k), then=_second_round, share_then=False)
+    try:
+        for k in keys:
+            ahead.take(k)
+        assert ahead.take_then(0) is None  # before then_go: nothing
+        assert ahead.then_go({"prefix": "second-"})
+        assert ahead.then_go({"prefix": "ignored"})  # sent once
+        got = {k: ahead.take_then(k) for k in keys}
+    finally:
+        ahead.close()
+    assert got == {k: None if k == 3 else f"second-{k}" for k in keys}
+    assert ahead.handed_then == 29
+
+
+def test_prefetch_second_round_without_a_child_is_the_callers():
+    from pmkb.core.parallel import Prefetch
+
+    ahead = Prefetch([1, 2], lambda k: os._exit(9), then=_second_round, share=False)  # the child dies at once
+    try:
+        assert ahead.take(1) is None and ahead.take(2) is None
+        assert not ahead.then_go({"prefix": "x"})
+        assert ahead.take_then(1) is None
+    finally:
+        ahead.close()

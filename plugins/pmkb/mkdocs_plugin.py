@@ -30,7 +30,7 @@ from mkdocs.utils.meta import YAML_RE, get_data
 from .core.config import Config, ConfigError
 from .core.editions import EDITIONS, chosen_edition, includes
 from .core.cache import ResultCache, fingerprint
-from .core.gc_pause import paused_gc
+from .core.gc_pause import freeze_heap, paused_gc, thaw_heap
 from .core.kb import MARKDOWN_SUFFIXES, CheckResult, ParseCache, RelativeTo, default_workers, is_excluded
 from .core.parallel import Prefetch
 from .core.parse import content_hash, decode
@@ -109,12 +109,19 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         self.got: dict[str, render_ahead.Rendered] = {}  # src -> the child's render, until on_page_context
         self.ahead_used = 0  # pages whose render by the child was used
         self.ahead_count = 0  # pages the child was asked to render
+        self.ahead_nav = None  # the nav the child puts pages through the template with, if it does
+        self.ahead_mode: str | None = None  # PMKB_RENDER_AHEAD
+        self.built: dict[str, render_ahead.Built] = {}  # src -> the child's template output, until on_page_context
+        self.built_used = 0  # pages whose template output by the child was used
+        self.indexed: dict[str, str] = {}  # src -> page.content the child indexed, of pages read here
+        self.kept_in_child: dict[str, render_ahead.Rendered] = {}  # in the child: its renders, for the template
         self.page_memos: dict[str, _PageMemo] = {}  # src -> its memo, for this build's postmortem pages alone
         # what one build leaves for the next under `mkdocs serve` (see _remember)
         self.memo_key: tuple | None = None
         self.previous: SiteBuilder | None = None  # the last build's, for its rendered rows and templates
         self.memos: dict[str, _PageMemo] = {}  # src -> what the page hooks keep of a postmortem page
         self.serving = False
+        self.frozen = False  # the heap is left out of the collector's passes (see freeze_heap)
         self.disk_folder: Path | None = None  # the results cache a serve session has filled
         self.files_memo: tuple[tuple, dict] = ((), {})  # (settings, src -> (src_dir, rel or None, Path))
         self.doc_pages: list[File] = []  # the pages on_files was given
@@ -186,7 +193,10 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         if not self.config.enabled or self.core is None:
             return files
         with paused_gc():
-            return self._generate(files, config)
+            files = self._generate(files, config)
+            if not self.frozen:  # before the collector's first pass over what the check made
+                self.frozen = freeze_heap()
+            return files
 
     def _generate(self, files: Files, config) -> Files:
         found = self.all_found = self._postmortem_files(files)
@@ -295,13 +305,15 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
     @event_priority(-100)  # once every plugin has had its say about the nav
     def on_nav(self, nav, *, config, files):
         if self.ahead_plan is not None:
-            self._render_ahead(files, config, self.ahead_plan)
+            self._render_ahead(files, config, nav, self.ahead_plan)
             self.ahead_plan = None
         return nav
 
-    def _render_ahead(self, files: Files, config, generated: list[str]) -> None:
+    def _render_ahead(self, files: Files, config, nav, generated: list[str]) -> None:
         """A forked child renders this plugin's pages (postmortems, then generated pages) from
-        the last back, while MkDocs renders from the first; each takes what the other has not."""
+        the last back, while MkDocs renders from the first; each takes what the other has not.
+        Then, where no other plugin works on pages, it puts the pages it rendered through the
+        theme's template while MkDocs does the same from the first."""
         ours = set(self.page_memos).union(generated)
         keys = [f.src_uri for f in files.documentation_pages() if f.src_uri in ours]
 
@@ -309,13 +321,20 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
             site_module._STASH_IDS = itertools.count(1 << 40)  # never a key the parent hands out meanwhile
             render_ahead.keep_logs_in_child()
 
-        self.got, self.ahead_used = {}, 0
+        mode = self.ahead_mode = os.environ.get("PMKB_RENDER_AHEAD")
+        whole = mode != "markdown" and render_ahead.builds_whole_pages(config, self)
+        self.ahead_nav = nav if whole else None
+        self.got, self.built, self.ahead_used, self.built_used = {}, {}, 0, 0
+        # tests: "all" has the child do every page, "templates" every template but no Markdown
         self.ahead = Prefetch(keys, functools.partial(self._render_in_child, files, config), child_setup=child_setup,
-                              share=os.environ.get("PMKB_RENDER_AHEAD") != "all")
+                              share=mode != "all", share_then=mode not in ("all", "templates"),
+                              then=functools.partial(self._pages_in_child, files, config, nav) if whole else None)
         self.ahead_count = len(keys)
 
     def _render_in_child(self, files: Files, config, src: str) -> render_ahead.Rendered:
         """In the child: what this plugin's hooks and MkDocs' render make of one page."""
+        if self.ahead_mode == "templates":
+            raise render_ahead.NotRenderedAhead("tests: MkDocs renders the Markdown of every page")
         file = files.get_file_from_path(src)
         page = file.page if file.page is not None else MkDocsPage(None, file, config)
         source = md_in = None
@@ -328,16 +347,61 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
                     raise render_ahead.NotRenderedAhead("MkDocs reads this file itself")
             else:
                 source = file.content_string
-            md_in = get_data(source)[0]
+            md_in, page.meta = get_data(source)
+            md_in = self._page_meta(md_in, page=page, config=config, files=files)
             return self._page_header(md_in, page=page, config=config, files=files)
 
         with render_ahead.kept_logs() as logs:
             page.markdown, stashed = self.site.stashing_into(markdown)
         attrs, render_logs = render_ahead.render_in_child(page, config, files)
         cleaned = self._clean(src, attrs["content"])
+        unstashed = self.site.unstash(cleaned)
+        if self.ahead_nav is not None:  # for the template, later: what on_page_context is handed
+            self.kept_in_child[src] = render_ahead.Rendered(
+                source=None, md_in=None, markdown=None, stashed=stashed, attrs={"content": None}, cleaned=cleaned,
+                unstashed=unstashed, logs=[], render_logs=[])
         return render_ahead.Rendered(source=source, md_in=md_in, markdown=page.markdown, stashed=stashed,
-                                     attrs=attrs, cleaned=cleaned, unstashed=self.site.unstash(cleaned), logs=logs,
+                                     attrs=attrs, cleaned=cleaned, unstashed=unstashed, logs=logs,
                                      render_logs=render_logs)
+
+    def _pages_in_child(self, files: Files, config, nav, read: render_ahead.ReadPages):
+        """In the child, once MkDocs has read every page: how to put a page through the
+        template. The child rendered some pages itself; `read` has what MkDocs' process has of
+        the others (see ReadPages)."""
+        for page in nav.pages:
+            known = read.shown.get(page.file.src_uri)
+            if known is not None:
+                page.title, page.meta = known
+        self.site.restash(read.blobs)
+        env = config.plugins.on_env(config.theme.get_env(), config=config, files=files)
+        doc_files = files.documentation_pages(inclusion=InclusionLevel.is_included)
+        index = getattr(render_ahead.search_plugin(config), "search_index", None)
+
+        def build(src: str) -> render_ahead.Built | None:
+            file = files.get_file_from_path(src)
+            kept = self.kept_in_child.pop(src, None)
+            if kept is not None:  # rendered here: on_page_context takes its unstashed HTML
+                page = file.page
+                self.got[src] = kept
+                page.content = kept.cleaned  # as this plugin's on_page_content leaves it
+            else:
+                state = read.pages.pop(src, None)
+                if state is None:
+                    return None
+                page = file.page if file.page is not None else MkDocsPage(None, file, config)
+                page.content, toc, page.title, page.meta = state
+                page.toc = render_ahead.toc_from(toc)
+                if page.meta is None:  # a postmortem's: made here as MkDocs' process made it
+                    page.meta = {}
+                    if self.on_page_read_source(page=page, config=config) is None:
+                        return None  # MkDocs read this file itself
+                    self._page_meta("", page=page, config=config, files=files)
+            built = render_ahead.build_in_child(page, config, nav, env, doc_files, index)
+            if kept is not None and built.content is kept.unstashed:
+                built.content = None  # MkDocs' process has this very text: on_page_context fills it in
+            return built
+
+        return build
 
     def _page_markdown_ahead(self, page: Page) -> str:
         """A deferred generated page's Markdown, when MkDocs reads it: the child's, or made here."""
@@ -355,14 +419,81 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
             got.cleaned = None
             type(page).render(page, config, files)
 
+    @event_priority(-100)  # once every page is read: the child may put pages through the template
+    def on_env(self, env, *, config, files):
+        if self.ahead is not None and self.ahead_nav is not None and self.ahead.then_go(self._read_pages(files)):
+            self._take_built_pages(env, config, self.ahead_nav)
+        return env
+
+    def _read_pages(self, files: Files) -> render_ahead.ReadPages:
+        """What the child needs of the pages this process rendered (see ReadPages)."""
+        nav = self.ahead_nav
+        read = render_ahead.ReadPages(shown={page.file.src_uri: (page.title, page.meta) for page in nav.pages},
+                                      pages={}, blobs=dict(self.site.blobs))
+        self.indexed = {}
+        for src in self.ahead.keys:
+            page = files.get_file_from_path(src).page
+            if src not in self.got and page is not None and page.content is not None:
+                meta = None if src in self.page_memos else page.meta  # the child makes a postmortem's
+                read.pages[src] = (page.content, render_ahead.portable_toc(page.toc), page.title, meta)
+                self.indexed[src] = page.content
+        return read
+
+    def _take_built_pages(self, env, config, nav) -> None:
+        """MkDocs' _build_page gets a page's template from env.get_template(name) and Material's
+        search indexes the page in its page_context hook: both take what the child made."""
+        get_template = env.get_template
+
+        def page_template(name, parent=None, globals=None):
+            if parent is not None or globals is not None:  # Jinja's own (extends, include, import)
+                return get_template(name, parent, globals)
+            template = get_template(name)
+            page = config._current_page
+            if page is not None and self.ahead is not None:
+                built = self.ahead.take_then(page.file.src_uri)
+                if built is not None and built.template == name:
+                    self.built[page.file.src_uri] = built
+                    return render_ahead.Prebuilt(template, built, page, nav, self._built_used)
+            return template
+
+        env.get_template = page_template
+        index = getattr(render_ahead.search_plugin(config), "search_index", None)
+        if index is not None:
+            add_entry = index.add_entry_from_context
+
+            def add_entry_from_context(page) -> None:
+                """The child's entries for a page it indexed with this very content."""
+                src = page.file.src_uri
+                built = self.built.get(src)
+                if built is not None and built.entries is not None:
+                    got = self.got.get(src)
+                    indexed = got.cleaned if got is not None else self.indexed.get(src)
+                    if page.content is indexed:
+                        index.entries.extend(built.entries)
+                        return
+                add_entry(page)
+
+            index.add_entry_from_context = add_entry_from_context
+
+    def _built_used(self) -> None:
+        self.built_used += 1
+
     def _stop_ahead(self) -> None:
         if self.ahead is not None:
             self.ahead.close()
             log.debug(f"rendered ahead by a forked process: {self.ahead_used} of {self.ahead_count} pages")
-            self.ahead = None
+            if self.ahead_nav is not None:
+                log.debug(f"put through the template by a forked process: {self.built_used} pages")
+            self.ahead = self.ahead_nav = None
+
+    def _thaw(self) -> None:
+        if self.frozen:
+            thaw_heap()
+            self.frozen = False
 
     def on_post_build(self, *, config) -> None:
         self._stop_ahead()
+        self._thaw()
         if not self.serving:
             self._release()
 
@@ -375,12 +506,13 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
             self.site.env.pmkb_site = None  # the environment's link back to the builder
         self.result = self.site = None
         self.cache = ParseCache()
-        self.page_memos, self.memos, self.got = {}, {}, {}
+        self.page_memos, self.memos, self.got, self.built, self.indexed = {}, {}, {}, {}, {}
         self.nav_pages, self.all_found, self.doc_pages = [], [], []
         self.files_memo = ((), {})
 
     def on_build_error(self, *, error) -> None:
         self._stop_ahead()
+        self._thaw()
 
     def _remember(self, config, edition: str) -> None:
         """Rendered rows, headers and pages are reused across `mkdocs serve` rebuilds only
@@ -550,10 +682,13 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
     def on_page_context(self, context, *, page, config, nav):
         if self.site is None or not page.content:
             return context
+        built = self.built.pop(page.file.src_uri, None) if self.built else None
         got = self.got.pop(page.file.src_uri, None)
         if got is not None:
             if page.content is got.cleaned:  # as the child left it: so is its unstashed HTML
                 page.content = got.unstashed
+                if built is not None and built.content is None:  # what the child's template saw
+                    built.content = got.unstashed
                 return context
             self.site.restash(got.stashed)
         memo = self.page_memos.get(page.file.src_uri)

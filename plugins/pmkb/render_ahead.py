@@ -12,6 +12,15 @@ gets MkDocs' own render. Markdown extensions given as objects (how plugins such 
 collect what pages contain while they render) could keep what they see in the child; with any
 of those configured, nothing is rendered ahead. Messages logged while the child rendered a page
 are logged here when MkDocs takes that page, so `--strict` counts them.
+
+Once MkDocs has read every page, the child also puts the pages it rendered through the theme's
+template (a second round, see Prefetch's `then`): Material renders the whole nav into each page,
+and its search plugin parses each page's HTML, which together cost about as much as rendering
+the Markdown. This process then writes the child's output, and adds the search entries the
+child made. It does so only while no plugin other than this one and Material's search works on
+pages (tags, blog, macros and hooks all leave the templates to MkDocs), and only for a page
+whose context and content, when MkDocs is about to render the template, are the ones the child
+rendered it with.
 """
 
 from __future__ import annotations
@@ -19,6 +28,8 @@ from __future__ import annotations
 import logging
 from contextlib import contextmanager
 from dataclasses import dataclass
+
+from mkdocs.structure.toc import AnchorLink, TableOfContents
 
 # what MkDocs 1.6's Page.render sets; a render that sets anything else is not used
 RENDER_SETS = frozenset({"content", "toc", "_title_from_render", "present_anchor_ids", "links_to_anchors"})
@@ -44,6 +55,144 @@ class Rendered:
 def usable(config) -> bool:
     """Only extensions MkDocs makes afresh for every page, from their names."""
     return all(isinstance(ext, str) for ext in config.markdown_extensions)
+
+
+@dataclass(slots=True)
+class Built:
+    """One page put through the theme's template by the child, with what its context held."""
+
+    template: str  # the template's name
+    keys: tuple  # the context's keys, after every page_context hook
+    urls: tuple  # base_url, extra_css, extra_javascript: what differs from page to page
+    title: str | None
+    content: str  # page.content the template saw
+    html: str  # the template's output
+    entries: list | None  # what Material's search added to its index (None: no search plugin)
+    logs: list
+
+
+@dataclass(slots=True)
+class ReadPages:
+    """What the child needs of the pages MkDocs' process rendered, to put them through the
+    template too."""
+
+    shown: dict  # src -> (title, meta) of every page in the nav: what the nav shows of it
+    pages: dict  # src -> (content, portable toc, title, meta or None) of each page rendered there
+    blobs: dict  # the HTML their placeholders stand for
+
+
+def portable_toc(toc):
+    """A table of contents as plain dicts and lists, which pickle in a tenth of the time
+    MkDocs' objects take (0.4 s for 2,900 pages); anything else is left as it is."""
+    if type(toc) is not TableOfContents:
+        return toc
+    items = []
+    for link in toc.items:
+        if type(link) is not AnchorLink:
+            return toc
+        items.append(_portable_link(link))
+    return (_TOC, items)
+
+
+def _portable_link(link) -> tuple:
+    state = vars(link).copy()
+    children = state.pop("children")
+    return state, [_portable_link(c) if type(c) is AnchorLink else c for c in children]
+
+
+def toc_from(portable):
+    if type(portable) is not tuple or len(portable) != 2 or portable[0] != _TOC:
+        return portable
+    return TableOfContents([_link_from(item) for item in portable[1]])
+
+
+def _link_from(item):
+    if type(item) is not tuple:
+        return item
+    state, children = item
+    link = AnchorLink.__new__(AnchorLink)
+    link.__dict__.update(state)
+    link.children = [_link_from(c) for c in children]
+    return link
+
+
+_TOC = "pmkb-portable-toc"
+
+
+# events whose handlers work on a page between reading it and rendering its template
+PAGE_EVENTS = ("env", "pre_page", "page_read_source", "page_markdown", "page_content", "page_context")
+
+
+def search_plugin(config):
+    """Material's search plugin, if the site has it."""
+    try:
+        from material.plugins.search.plugin import SearchPlugin
+    except ImportError:
+        return None
+    return next((p for p in config.plugins.values() if isinstance(p, SearchPlugin)), None)
+
+
+def builds_whole_pages(config, ours) -> bool:
+    """Whether the child may put pages through the template: no plugin but this one (and
+    Material's search, whose page_context hook indexes the page) handles a page event."""
+    search = search_plugin(config)
+    for event in PAGE_EVENTS:
+        for handler in config.plugins.events.get(event, ()):
+            owner = getattr(handler, "__self__", None)
+            if owner is ours or (owner is search and owner is not None and event == "page_context"):
+                continue
+            return False
+    return True
+
+
+def build_in_child(page, config, nav, env, doc_files, index) -> Built:
+    """What MkDocs' _build_page makes of a rendered page, up to the template's output."""
+    from mkdocs.commands.build import get_context
+
+    config._current_page = page
+    page.active = True
+    start = len(index.entries) if index is not None else 0
+    try:
+        with kept_logs() as records:
+            context = get_context(nav, doc_files, config, page)
+            name = page.meta.get("template", "main.html")
+            template = env.get_template(name)
+            context = config.plugins.on_page_context(context, page=page, config=config, nav=nav)
+            html = template.render(context)
+    finally:
+        page.active = False
+        config._current_page = None
+    entries = None
+    if index is not None:
+        entries = index.entries[start:]
+        del index.entries[start:]
+    return Built(template=name, keys=tuple(context), urls=_urls(context), title=page.title, content=page.content,
+                 html=html, entries=entries, logs=records)
+
+
+def _urls(context) -> tuple:
+    return context.get("base_url"), context.get("extra_css"), context.get("extra_javascript")
+
+
+class Prebuilt:
+    """Stands in for a page's template in MkDocs' _build_page: its render is the child's
+    output when MkDocs hands it the context the child rendered with, and the template's own
+    render otherwise."""
+
+    def __init__(self, template, built: Built, page, nav, used) -> None:
+        self.template, self.built, self.page, self.nav, self.used = template, built, page, nav, used
+
+    def render(self, context) -> str:
+        built, page = self.built, self.page
+        if (context.get("page") is page and context.get("nav") is self.nav and tuple(context) == built.keys
+                and page.content == built.content and page.title == built.title and _urls(context) == built.urls):
+            log_again(built.logs)
+            self.used()
+            return built.html
+        return self.template.render(context)
+
+    def __getattr__(self, name):
+        return getattr(self.template, name)
 
 
 class _Kept:
@@ -97,6 +246,8 @@ def render_in_child(page, config, files) -> tuple[dict, list]:
     links = attrs.get("links_to_anchors")
     if links:
         attrs["links_to_anchors"] = {f.src_uri: anchors for f, anchors in links.items()}
+    if "toc" in attrs:
+        attrs["toc"] = portable_toc(attrs["toc"])
     return attrs, records
 
 
@@ -105,5 +256,7 @@ def apply(page, rendered: Rendered, files) -> None:
     for name, value in rendered.attrs.items():
         if name == "links_to_anchors" and value:
             value = {files.get_file_from_path(src): anchors for src, anchors in value.items()}
+        elif name == "toc":
+            value = toc_from(value)
         setattr(page, name, value)
     log_again(rendered.render_logs)

@@ -17,3 +17,19 @@ def paused_gc():
     finally:
         if was:
             gc.enable()
+
+
+def freeze_heap() -> bool:
+    """Leave everything allocated so far out of the collector's passes until `thaw_heap`: a
+    site's build keeps its knowledge base, files and pages to the end, and each full pass
+    re-walked them (0.5-1.4 s of a build at 5,000 postmortems). A forked process also stops
+    copying the pages the collector would write to. False when something else froze first."""
+    if gc.get_freeze_count():
+        return False
+    gc.freeze()
+    return True
+
+
+def thaw_heap() -> None:
+    """What freeze_heap left out is collected again (garbage among it included)."""
+    gc.unfreeze()

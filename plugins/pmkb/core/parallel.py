@@ -114,72 +114,151 @@ class Prefetch:
     a key the child failed on, or when the child died or cannot be forked: same values, one
     core. Every take() reads what the child has sent meanwhile, so its pipe never fills.
     With `share=False` the caller never claims a key: the child makes them all (tests use it
-    to know who made what)."""
+    to know who made what); `share_then` is the same for the second round.
+
+    `then` adds a second round over the keys (MkDocs renders every page before it writes any,
+    and the child is idle once the first round meets): when the caller calls `then_go(data)`,
+    the child calls `then(data)` for a function and makes second values with it, again from the
+    last key back, while the caller asks `take_then(key)` from the first. A second value of
+    None leaves that key to the caller. The child tells when its first round is over before it waits for `data`, and the
+    caller sends it only then, so neither ever waits on a full pipe the other is not reading."""
 
     _SKIPPED = "pmkb-prefetch-skipped"  # what the child sends for a key whose make() raised
+    _FIRST_DONE = "pmkb-prefetch-first-round-done"
     FREE, PARENT, CHILD = 0, 1, 2
 
     def __init__(self, keys: Sequence, make: Callable[[object], object],
-                 child_setup: Callable[[], None] | None = None, share: bool = True) -> None:
-        self._done: dict = {}
-        self._share = share  # False: the child makes every key, take() waits for it
+                 child_setup: Callable[[], None] | None = None, share: bool = True,
+                 then: Callable[[object], Callable[[object], object] | None] | None = None,
+                 share_then: bool = True) -> None:
+        self._done: tuple[dict, dict] = ({}, {})  # each round's values the child sent, by key
+        self._share = (share, share_then)  # False: the child makes every key, take() waits for it
         self.handed = 0  # values take() returned
+        self.handed_then = 0  # values take_then() returned
+        self.keys = keys
         self._index = {key: i for i, key in enumerate(keys)}
         self._children: list = []
         self._conns: list = []
         self._claims = None
+        self._first_done = False
+        self._going = False  # then_go() sent the child its data
+        self._go = None  # the writing end of the pipe to the child, with `then`
         if not keys or "fork" not in multiprocessing.get_all_start_methods():
             return
         ctx = multiprocessing.get_context("fork")
         claims = self._claims = ctx.RawArray("b", len(keys))  # who makes each key
+        claims_then = self._claims_then = ctx.RawArray("b", len(keys))  # the same, second round
         lock = self._lock = ctx.Lock()
         keys = list(keys)
+        go_recv = None
+        if then is not None:
+            go_recv, self._go = ctx.Pipe(duplex=False)
+
+        def claim(table, i: int) -> bool:
+            with lock:
+                if table[i] != self.FREE:
+                    return False
+                table[i] = self.CHILD
+                return True
+
+        def send(conn, round_: int, key, maker) -> None:
+            try:
+                data = pickle.dumps((round_, key, maker(key)), pickle.HIGHEST_PROTOCOL)
+            except Exception:  # the parent makes this one itself, and reports what it raises
+                data = pickle.dumps((round_, key, self._SKIPPED), pickle.HIGHEST_PROTOCOL)
+            conn.send_bytes(data)
 
         def child(conn) -> None:
             if child_setup is not None:
                 child_setup()
             for i in range(len(keys) - 1, -1, -1):
-                with lock:
-                    if claims[i] != self.FREE:
-                        continue
-                    claims[i] = self.CHILD
+                if claim(claims, i):
+                    send(conn, 0, keys[i], make)
+            if go_recv is not None:
+                conn.send_bytes(pickle.dumps(self._FIRST_DONE, pickle.HIGHEST_PROTOCOL))
                 try:
-                    data = pickle.dumps((keys[i], make(keys[i])), pickle.HIGHEST_PROTOCOL)
-                except Exception:  # the parent makes this one itself, and reports what it raises
-                    data = pickle.dumps((keys[i], self._SKIPPED), pickle.HIGHEST_PROTOCOL)
-                conn.send_bytes(data)
+                    data = pickle.loads(go_recv.recv_bytes())
+                except (EOFError, OSError):
+                    data = None
+                try:
+                    maker = then(data) if data is not None else None
+                except Exception:  # the caller makes every second value itself
+                    maker = None
+                if maker is not None:
+                    for i in range(len(keys) - 1, -1, -1):
+                        if claim(claims_then, i):
+                            send(conn, 1, keys[i], maker)
             conn.close()
 
         self._children, self._conns = _start(ctx, child, 1)
+        if go_recv is not None:
+            go_recv.close()
 
     def _keep(self, message) -> None:
-        key, value = message
-        self._done[key] = value
+        if isinstance(message, str) and message == self._FIRST_DONE:
+            self._first_done = True
+            return
+        round_, key, value = message
+        self._done[round_][key] = value
 
     def take(self, key):
+        """The child's value for key, or None: the caller makes it."""
+        return self._take(key, 0, self._claims)
+
+    def take_then(self, key):
+        """The child's second-round value for key, or None: the caller makes it (also before
+        then_go)."""
+        if not self._going:
+            return None
+        return self._take(key, 1, self._claims_then)
+
+    def _take(self, key, round_: int, claims):
         i = self._index.get(key)
         if i is None or self._claims is None:
             return None
+        done = self._done[round_]
         if self._conns:
             _receive(self._conns, self._keep, block=False)
-        if key not in self._done:
+        if key not in done:
             with self._lock:
-                if self._share and self._claims[i] == self.FREE:
-                    self._claims[i] = self.PARENT
+                if self._share[round_] and claims[i] == self.FREE:
+                    claims[i] = self.PARENT
                     return None  # the caller makes it
-                if self._claims[i] == self.PARENT:  # asked for twice
+                if claims[i] == self.PARENT:  # asked for twice
                     return None
-            while key not in self._done and self._conns:
+            while key not in done and self._conns:
                 _receive(self._conns, self._keep, block=True)
-        value = self._done.pop(key, None)
+        value = done.pop(key, None)
         if value is None or (isinstance(value, str) and value == self._SKIPPED):
             return None
-        self._claims[i] = self.PARENT  # handed over once
-        self.handed += 1
+        claims[i] = self.PARENT  # handed over once
+        if round_:
+            self.handed_then += 1
+        else:
+            self.handed += 1
         return value
+
+    def then_go(self, data) -> bool:
+        """Start the second round with `data` (sent to the child once its first round is over);
+        False when there is none (no `then`, or the child is gone)."""
+        if self._go is None or self._going:
+            return self._going
+        while not self._first_done and self._conns:
+            _receive(self._conns, self._keep, block=True)
+        if not self._conns:
+            return False
+        try:
+            self._go.send_bytes(pickle.dumps(data, pickle.HIGHEST_PROTOCOL))
+        except Exception:  # data that cannot be pickled, or a child gone meanwhile
+            return False
+        self._going = True
+        return True
 
     def close(self) -> None:
         """Stop the child (if the build ended before it did) and forget what is left."""
+        if self._go is not None:
+            self._go.close()
+            self._go = None
         for proc in self._children:
             if proc.is_alive():
                 proc.terminate()
@@ -187,4 +266,5 @@ class Prefetch:
         for conn in self._conns:
             conn.close()
         self._children, self._conns = [], []
-        self._done.clear()
+        for done in self._done:
+            done.clear()
