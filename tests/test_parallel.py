@@ -186,6 +186,7 @@ def _counts(stderr: str) -> tuple | None:
     ahead = re.search(r"rendered ahead by a forked process: (\d+) of (\d+) pages", stderr)
     if ahead is None:
         return None
+    assert "exports made by a forked process" in stderr  # the child's first work, whatever the mode
     built = re.search(r"put through the template by a forked process: (\d+) pages", stderr)
     return int(ahead.group(1)), int(ahead.group(2)), built and int(built.group(1))
 

@@ -78,10 +78,13 @@ class PmkbConfig(base.Config):
     customers = c.ListOfItems(c.Type(str), default=[])
 
 
+_EXPORTS = ("pmkb", "exports")  # the key under which the forked child makes the exports (see _render_ahead)
+
+
 class _RenderedAhead(File):
-    """A generated page whose Markdown a forked child renders while MkDocs works on other
-    pages: MkDocs reads `_content` (content_string, copy_file) only when it gets to the page,
-    and `fetch` then takes it from the child (or renders it here)."""
+    """A generated page whose Markdown (or an export) a forked child makes while MkDocs works
+    on other pages: MkDocs reads `_content` (content_string, copy_file) only when it gets to
+    the file, and `fetch` then takes it from the child (or makes it here)."""
 
     fetch = None
 
@@ -122,6 +125,7 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         self.memos: dict[str, _PageMemo] = {}  # src -> what the page hooks keep of a postmortem page
         self.serving = False
         self.frozen = False  # the heap is left out of the collector's passes (see freeze_heap)
+        self.exports: dict[str, str] | None = None  # the exports the child made, once taken
         self.disk_folder: Path | None = None  # the results cache a serve session has filled
         self.files_memo: tuple[tuple, dict] = ((), {})  # (settings, src -> (src_dir, rel or None, Path))
         self.doc_pages: list[File] = []  # the pages on_files was given
@@ -289,8 +293,15 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
             generated.append(page.src)
             if page.in_nav:
                 self.nav_pages.append(page)
-        for path, text in self.site.exports().items():
-            files.append(File.generated(config, path, content=text))
+        self.exports = None
+        if ahead:  # the child makes them first, while MkDocs' process starts on the pages
+            for path in self.site.export_paths():
+                f = _RenderedAhead.generated(config, path, content="")
+                f.fetch = functools.partial(self._export_ahead, path)
+                files.append(f)
+        else:
+            for path, text in self.site.exports().items():
+                files.append(File.generated(config, path, content=text))
         for name in ASSETS:
             data = (resources.files("pmkb") / "assets" / name).read_bytes()
             files.append(File.generated(config, f"assets/pmkb/{name}", content=data))
@@ -326,13 +337,16 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         self.ahead_nav = nav if whole else None
         self.got, self.built, self.ahead_used, self.built_used = {}, {}, 0, 0
         # tests: "all" has the child do every page, "templates" every template but no Markdown
+        self.ahead_count = len(keys)
+        keys.append(_EXPORTS)  # the last key: the child's first
         self.ahead = Prefetch(keys, functools.partial(self._render_in_child, files, config), child_setup=child_setup,
                               share=mode != "all", share_then=mode not in ("all", "templates"),
                               then=functools.partial(self._pages_in_child, files, config, nav) if whole else None)
-        self.ahead_count = len(keys)
 
     def _render_in_child(self, files: Files, config, src: str) -> render_ahead.Rendered:
         """In the child: what this plugin's hooks and MkDocs' render make of one page."""
+        if src == _EXPORTS:
+            return self.site.exports()
         if self.ahead_mode == "templates":
             raise render_ahead.NotRenderedAhead("tests: MkDocs renders the Markdown of every page")
         file = files.get_file_from_path(src)
@@ -378,6 +392,8 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         index = getattr(render_ahead.search_plugin(config), "search_index", None)
 
         def build(src: str) -> render_ahead.Built | None:
+            if src == _EXPORTS:
+                return None
             file = files.get_file_from_path(src)
             kept = self.kept_in_child.pop(src, None)
             if kept is not None:  # rendered here: on_page_context takes its unstashed HTML
@@ -389,8 +405,7 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
                 if state is None:
                     return None
                 page = file.page if file.page is not None else MkDocsPage(None, file, config)
-                page.content, toc, page.title, page.meta = state
-                page.toc = render_ahead.toc_from(toc)
+                page.content, page.toc, page.title, page.meta = state
                 if page.meta is None:  # a postmortem's: made here as MkDocs' process made it
                     page.meta = {}
                     if self.on_page_read_source(page=page, config=config) is None:
@@ -402,6 +417,15 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
             return built
 
         return build
+
+    def _export_ahead(self, path: str) -> str:
+        """An export's text, when MkDocs copies it: the child's, or made here."""
+        if self.exports is None:
+            made = self.ahead.take(_EXPORTS) if self.ahead is not None else None
+            if made is not None:
+                log.debug("exports made by a forked process")
+            self.exports = made if made is not None else self.site.exports()
+        return self.exports[path]
 
     def _page_markdown_ahead(self, page: Page) -> str:
         """A deferred generated page's Markdown, when MkDocs reads it: the child's, or made here."""
@@ -432,10 +456,12 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
                                       pages={}, blobs=dict(self.site.blobs))
         self.indexed = {}
         for src in self.ahead.keys:
+            if src == _EXPORTS:
+                continue
             page = files.get_file_from_path(src).page
             if src not in self.got and page is not None and page.content is not None:
                 meta = None if src in self.page_memos else page.meta  # the child makes a postmortem's
-                read.pages[src] = (page.content, render_ahead.portable_toc(page.toc), page.title, meta)
+                read.pages[src] = (page.content, page.toc, page.title, meta)
                 self.indexed[src] = page.content
         return read
 
@@ -507,6 +533,7 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         self.result = self.site = None
         self.cache = ParseCache()
         self.page_memos, self.memos, self.got, self.built, self.indexed = {}, {}, {}, {}, {}
+        self.exports = None
         self.nav_pages, self.all_found, self.doc_pages = [], [], []
         self.files_memo = ((), {})
 

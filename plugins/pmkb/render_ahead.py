@@ -29,8 +29,6 @@ import logging
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from mkdocs.structure.toc import AnchorLink, TableOfContents
-
 # what MkDocs 1.6's Page.render sets; a render that sets anything else is not used
 RENDER_SETS = frozenset({"content", "toc", "_title_from_render", "present_anchor_ids", "links_to_anchors"})
 _MISSING = object()
@@ -77,46 +75,8 @@ class ReadPages:
     template too."""
 
     shown: dict  # src -> (title, meta) of every page in the nav: what the nav shows of it
-    pages: dict  # src -> (content, portable toc, title, meta or None) of each page rendered there
+    pages: dict  # src -> (content, toc, title, meta or None: the child makes a postmortem's)
     blobs: dict  # the HTML their placeholders stand for
-
-
-def portable_toc(toc):
-    """A table of contents as plain dicts and lists, which pickle in a tenth of the time
-    MkDocs' objects take (0.4 s for 2,900 pages); anything else is left as it is."""
-    if type(toc) is not TableOfContents:
-        return toc
-    items = []
-    for link in toc.items:
-        if type(link) is not AnchorLink:
-            return toc
-        items.append(_portable_link(link))
-    return (_TOC, items)
-
-
-def _portable_link(link) -> tuple:
-    state = vars(link).copy()
-    children = state.pop("children")
-    return state, [_portable_link(c) if type(c) is AnchorLink else c for c in children]
-
-
-def toc_from(portable):
-    if type(portable) is not tuple or len(portable) != 2 or portable[0] != _TOC:
-        return portable
-    return TableOfContents([_link_from(item) for item in portable[1]])
-
-
-def _link_from(item):
-    if type(item) is not tuple:
-        return item
-    state, children = item
-    link = AnchorLink.__new__(AnchorLink)
-    link.__dict__.update(state)
-    link.children = [_link_from(c) for c in children]
-    return link
-
-
-_TOC = "pmkb-portable-toc"
 
 
 # events whose handlers work on a page between reading it and rendering its template
@@ -246,8 +206,6 @@ def render_in_child(page, config, files) -> tuple[dict, list]:
     links = attrs.get("links_to_anchors")
     if links:
         attrs["links_to_anchors"] = {f.src_uri: anchors for f, anchors in links.items()}
-    if "toc" in attrs:
-        attrs["toc"] = portable_toc(attrs["toc"])
     return attrs, records
 
 
@@ -256,7 +214,5 @@ def apply(page, rendered: Rendered, files) -> None:
     for name, value in rendered.attrs.items():
         if name == "links_to_anchors" and value:
             value = {files.get_file_from_path(src): anchors for src, anchors in value.items()}
-        elif name == "toc":
-            value = toc_from(value)
         setattr(page, name, value)
     log_again(rendered.render_logs)

@@ -1050,7 +1050,11 @@ class SiteBuilder:
         else:
             lines, parts = self._export_parts(header, head, tail, site_url)
             text = f"{head}[{','.join(parts)}]{tail}"
-        return {self.path("pmkb", "postmortems.json"): text, self.path("pmkb", "action-items.csv"): header + "".join(lines)}
+        json_path, csv_path = self.export_paths()
+        return {json_path: text, csv_path: header + "".join(lines)}
+
+    def export_paths(self) -> tuple[str, str]:
+        return self.path("pmkb", "postmortems.json"), self.path("pmkb", "action-items.csv")
 
     def _csv_lines(self, pm: Postmortem, header: str) -> str:
         d = self._actions_of(pm)
