@@ -63,7 +63,7 @@ class Built:
     keys: tuple  # the context's keys, after every page_context hook
     urls: tuple  # base_url, extra_css, extra_javascript: what differs from page to page
     title: str | None
-    content: str  # page.content the template saw
+    content: str | None  # page.content the template saw (None: the unstashed HTML MkDocs' process has)
     html: str  # the template's output
     entries: list | None  # what Material's search added to its index (None: no search plugin)
     logs: list

@@ -120,8 +120,9 @@ class Prefetch:
     and the child is idle once the first round meets): when the caller calls `then_go(data)`,
     the child calls `then(data)` for a function and makes second values with it, again from the
     last key back, while the caller asks `take_then(key)` from the first. A second value of
-    None leaves that key to the caller. The child tells when its first round is over before it waits for `data`, and the
-    caller sends it only then, so neither ever waits on a full pipe the other is not reading."""
+    None leaves that key to the caller. The child tells when its first round is over before
+    it waits for `data`, and the caller sends it only then, so neither ever waits on a full
+    pipe the other is not reading."""
 
     _SKIPPED = "pmkb-prefetch-skipped"  # what the child sends for a key whose make() raised
     _FIRST_DONE = "pmkb-prefetch-first-round-done"
