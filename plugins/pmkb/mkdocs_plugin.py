@@ -336,9 +336,9 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         whole = mode != "markdown" and render_ahead.builds_whole_pages(config, self)
         self.ahead_nav = nav if whole else None
         self.got, self.built, self.ahead_used, self.built_used = {}, {}, 0, 0
-        # tests: "all" has the child do every page, "templates" every template but no Markdown
         self.ahead_count = len(keys)
         keys.append(_EXPORTS)  # the last key: the child's first
+        # tests: "all" has the child do every page, "templates" every template but no Markdown
         self.ahead = Prefetch(keys, functools.partial(self._render_in_child, files, config), child_setup=child_setup,
                               share=mode != "all", share_then=mode not in ("all", "templates"),
                               then=functools.partial(self._pages_in_child, files, config, nav) if whole else None)
