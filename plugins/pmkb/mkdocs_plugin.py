@@ -9,6 +9,7 @@ through the generated index pages.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 import logging
@@ -111,7 +112,7 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         self.ahead_plan: list[str] | None = None  # the generated pages, for on_nav to start the child
         self.got: dict[str, render_ahead.Rendered] = {}  # src -> the child's render, until on_page_context
         self.ahead_used = 0  # pages whose render by the child was used
-        self.ahead_count = 0  # pages the child was asked to render
+        self.ahead_pages: list[str] = []  # the pages the child was asked to render
         self.ahead_nav = None  # the nav the child puts pages through the template with, if it does
         self.ahead_mode: str | None = None  # PMKB_RENDER_AHEAD
         self.built: dict[str, render_ahead.Built] = {}  # src -> the child's template output, until on_page_context
@@ -336,10 +337,9 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         whole = mode != "markdown" and render_ahead.builds_whole_pages(config, self)
         self.ahead_nav = nav if whole else None
         self.got, self.built, self.ahead_used, self.built_used = {}, {}, 0, 0
-        self.ahead_count = len(keys)
-        keys.append(_EXPORTS)  # the last key: the child's first
+        self.ahead_pages = keys
         # tests: "all" has the child do every page, "templates" every template but no Markdown
-        self.ahead = Prefetch(keys, functools.partial(self._render_in_child, files, config), child_setup=child_setup,
+        self.ahead = Prefetch([*keys, _EXPORTS], functools.partial(self._render_in_child, files, config), child_setup=child_setup,
                               share=mode != "all", share_then=mode not in ("all", "templates"),
                               then=functools.partial(self._pages_in_child, files, config, nav) if whole else None)
 
@@ -369,14 +369,13 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
             page.markdown, stashed = self.site.stashing_into(markdown)
         attrs, render_logs = render_ahead.render_in_child(page, config, files)
         cleaned = self._clean(src, attrs["content"])
-        unstashed = self.site.unstash(cleaned)
-        if self.ahead_nav is not None:  # for the template, later: what on_page_context is handed
-            self.kept_in_child[src] = render_ahead.Rendered(
-                source=None, md_in=None, markdown=None, stashed=stashed, attrs={"content": None}, cleaned=cleaned,
-                unstashed=unstashed, logs=[], render_logs=[])
-        return render_ahead.Rendered(source=source, md_in=md_in, markdown=page.markdown, stashed=stashed,
-                                     attrs=attrs, cleaned=cleaned, unstashed=unstashed, logs=logs,
-                                     render_logs=render_logs)
+        rendered = render_ahead.Rendered(source=source, md_in=md_in, markdown=page.markdown, stashed=stashed,
+                                         attrs=attrs, cleaned=cleaned, unstashed=self.site.unstash(cleaned), logs=logs,
+                                         render_logs=render_logs)
+        if self.ahead_nav is not None:  # for the template, later: the HTML on_page_context is handed, no more
+            self.kept_in_child[src] = dataclasses.replace(rendered, source=None, md_in=None, markdown=None, attrs={},
+                                                          logs=[], render_logs=[])
+        return rendered
 
     def _pages_in_child(self, files: Files, config, nav, read: render_ahead.ReadPages):
         """In the child, once MkDocs has read every page: how to put a page through the
@@ -392,18 +391,16 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         index = getattr(render_ahead.search_plugin(config), "search_index", None)
 
         def build(src: str) -> render_ahead.Built | None:
-            if src == _EXPORTS:
-                return None
-            file = files.get_file_from_path(src)
             kept = self.kept_in_child.pop(src, None)
             if kept is not None:  # rendered here: on_page_context takes its unstashed HTML
-                page = file.page
+                page = files.src_uris[src].page
                 self.got[src] = kept
                 page.content = kept.cleaned  # as this plugin's on_page_content leaves it
             else:
                 state = read.pages.pop(src, None)
-                if state is None:
+                if state is None:  # neither process rendered it (or it is no page)
                     return None
+                file = files.src_uris[src]
                 page = file.page if file.page is not None else MkDocsPage(None, file, config)
                 page.content, page.toc, page.title, page.meta = state
                 if page.meta is None:  # a postmortem's: made here as MkDocs' process made it
@@ -455,10 +452,8 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         read = render_ahead.ReadPages(shown={page.file.src_uri: (page.title, page.meta) for page in nav.pages},
                                       pages={}, blobs=dict(self.site.blobs))
         self.indexed = {}
-        for src in self.ahead.keys:
-            if src == _EXPORTS:
-                continue
-            page = files.get_file_from_path(src).page
+        for src in self.ahead_pages:
+            page = files.src_uris[src].page
             if src not in self.got and page is not None and page.content is not None:
                 meta = None if src in self.page_memos else page.meta  # the child makes a postmortem's
                 read.pages[src] = (page.content, page.toc, page.title, meta)
@@ -507,7 +502,7 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
     def _stop_ahead(self) -> None:
         if self.ahead is not None:
             self.ahead.close()
-            log.debug(f"rendered ahead by a forked process: {self.ahead_used} of {self.ahead_count} pages")
+            log.debug(f"rendered ahead by a forked process: {self.ahead_used} of {len(self.ahead_pages)} pages")
             if self.ahead_nav is not None:
                 log.debug(f"put through the template by a forked process: {self.built_used} pages")
             self.ahead = self.ahead_nav = None
@@ -534,7 +529,7 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         self.cache = ParseCache()
         self.page_memos, self.memos, self.got, self.built, self.indexed = {}, {}, {}, {}, {}
         self.exports = None
-        self.nav_pages, self.all_found, self.doc_pages = [], [], []
+        self.nav_pages, self.all_found, self.doc_pages, self.ahead_pages = [], [], [], []
         self.files_memo = ((), {})
 
     def on_build_error(self, *, error) -> None:

@@ -136,7 +136,6 @@ class Prefetch:
         self._share = (share, share_then)  # False: the child makes every key, take() waits for it
         self.handed = 0  # values take() returned
         self.handed_then = 0  # values take_then() returned
-        self.keys = keys
         self._index = {key: i for i, key in enumerate(keys)}
         self._children: list = []
         self._conns: list = []
