@@ -415,3 +415,41 @@ def test_prefetch_second_round_without_a_child_is_the_callers():
         assert ahead.take_then(1) is None
     finally:
         ahead.close()
+
+
+def test_the_heap_frozen_during_a_build_is_thawed_when_it_ends_or_fails(tmp_path, monkeypatch):
+    """The plugin keeps the collector off the heap from on_files on (gc.freeze); a process that
+    builds again (serve, a test run, an API user) must get it back, after a failed build too."""
+    import gc
+    import logging
+
+    from mkdocs.commands.build import build
+    from mkdocs.config import load_config
+    from sitetools import copy_sample
+
+    from pmkb.mkdocs_plugin import PmkbPlugin
+
+    root = copy_sample(tmp_path / "sample")
+    monkeypatch.setenv("NO_MKDOCS_2_WARNING", "1")
+    seen = []
+    on_nav = PmkbPlugin.on_nav
+
+    def spy(self, nav, **kwargs):
+        seen.append(gc.get_freeze_count())
+        return on_nav(self, nav, **kwargs)
+
+    spy.mkdocs_priority = on_nav.mkdocs_priority
+    monkeypatch.setattr(PmkbPlugin, "on_nav", spy)
+    logging.disable(logging.CRITICAL)
+    try:
+        assert gc.get_freeze_count() == 0
+        build(load_config(str(root / "mkdocs.yml"), site_dir=str(tmp_path / "site")))
+        assert seen[-1] > 0 and gc.get_freeze_count() == 0  # frozen mid-build, thawed after
+        (root / "hooks.py").write_text("def on_page_markdown(markdown, **kwargs):\n    raise RuntimeError('boom')\n")
+        (root / "mkdocs.yml").write_text((root / "mkdocs.yml").read_text() + "hooks:\n  - hooks.py\n")
+        with pytest.raises(Exception, match="boom"):
+            build(load_config(str(root / "mkdocs.yml"), site_dir=str(tmp_path / "site2")))
+        assert len(seen) == 2 and seen[-1] > 0 and gc.get_freeze_count() == 0
+    finally:
+        logging.disable(logging.NOTSET)
+        gc.unfreeze()

@@ -125,6 +125,7 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         self.previous: SiteBuilder | None = None  # the last build's, for its rendered rows and templates
         self.memos: dict[str, _PageMemo] = {}  # src -> what the page hooks keep of a postmortem page
         self.serving = False
+        self.dirty = False  # on_startup's; MkDocs' CLI calls it, its Python API need not
         self.frozen = False  # the heap is left out of the collector's passes (see freeze_heap)
         self.exports: dict[str, str] | None = None  # the exports the child made, once taken
         self.disk_folder: Path | None = None  # the results cache a serve session has filled
@@ -134,7 +135,6 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
 
     # Defining on_startup keeps this instance (and its parse cache) across `mkdocs serve` rebuilds.
     def on_startup(self, *, command, dirty) -> None:
-        self.command = command
         self.serving = command == "serve"  # only then is anything kept for a next build
         self.dirty = dirty
 
