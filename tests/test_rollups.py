@@ -399,7 +399,9 @@ def _serve_session(root: Path, monkeypatch, *, disk_cache: bool = False):
         c = load_config(str(root / "mkdocs.yml"))
         c.plugins = cfg.plugins
         c = cfg.plugins.on_config(c)
-        return plugin.on_files(get_files(c), config=c)
+        files = plugin.on_files(get_files(c), config=c)
+        plugin.on_post_build(config=c)  # as a build ends: the heap on_files froze is thawed
+        return files
 
     return plugin, rebuild
 
@@ -714,33 +716,57 @@ def test_serve_rebuild_follows_an_edited_exclude(tmp_path, monkeypatch):
     assert "INC-2025-004" in plugin.site.unstash(files.get_file_from_path("incidents/index.md").content_string)
 
 
-def test_serve_page_meta_is_the_last_builds_copied(tmp_path, monkeypatch):
-    """Under serve an unchanged postmortem's page.meta is made from the last build's: a copy, its
-    lists too, so another plugin that changes page.meta in one build leaves the next one's alone."""
+_META_CHANGING_HOOK = """\
+import copy
+
+SEEN = []
+
+
+def on_page_markdown(markdown, page, **kwargs):
+    if page.meta.get("id") == "INC-2025-004":
+        SEEN.append(copy.deepcopy(page.meta))
+        for key in ("tags", "services", "authors"):
+            page.meta[key].append("changed by another plugin")
+        page.meta["title"] = "changed by another plugin"
+    return markdown
+"""
+
+
+@pytest.mark.parametrize("other_plugin", [True, False], ids=["another-plugin", "alone"])
+def test_serve_page_meta_is_the_last_builds(tmp_path, monkeypatch, other_plugin):
+    """Under serve an unchanged postmortem's page.meta is made from the last build's. While another
+    plugin handles page events it is a copy, its lists too, so a plugin that changes page.meta in
+    one build leaves the next one's alone; while none does, it is the last build's dict itself."""
     import copy
 
     from mkdocs.config import load_config
     from mkdocs.structure.pages import Page as MkPage
 
     root = copy_sample(tmp_path)
+    if other_plugin:
+        (root / "hooks.py").write_text(_META_CHANGING_HOOK)
+        (root / "mkdocs.yml").write_text((root / "mkdocs.yml").read_text() + "hooks:\n  - hooks.py\n")
     plugin, rebuild = _serve_session(root, monkeypatch)
     config = load_config(str(root / "mkdocs.yml"))
-    seen = []
+    seen, metas = [], []
     for _ in range(3):
         files = rebuild()
         src = next(src for src, pm in plugin.by_src.items() if pm.id == "INC-2025-004")
         page = MkPage(None, files.get_file_from_path(src), config)
         markdown = plugin.on_page_read_source(page=page, config=config)
         assert markdown is not None
-        for handler in type(plugin).on_page_markdown.methods:  # a CombinedEvent: each in turn
-            markdown = handler(plugin, markdown, page=page, config=config, files=files)
+        config.plugins.on_page_markdown(markdown, page=page, config=config, files=files)  # every handler
         seen.append(copy.deepcopy(page.meta))
-        for key in ("tags", "services", "authors"):
-            assert isinstance(page.meta[key], list), key
-            page.meta[key].append("changed by another plugin")
-        page.meta["title"] = "changed by another plugin"
+        metas.append(page.meta)
+    if other_plugin:
+        seen = config.plugins["hooks.py"].SEEN  # as the other plugin found it, before its change
+        assert len(seen) == 3 and metas[2]["title"] == "changed by another plugin"
+        assert metas[1] is not metas[2]
+    else:
+        assert metas[1] is metas[2]
     assert seen[0] == seen[1] == seen[2]
     assert seen[0]["id"] == "INC-2025-004" and "kubernetes" in seen[0]["tags"]
+    assert seen[0]["title"] != "changed by another plugin"
 
 
 def test_serve_rebuilds_after_edits_that_move_a_postmortem_in_the_orders(tmp_path, monkeypatch):

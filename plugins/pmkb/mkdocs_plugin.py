@@ -125,6 +125,9 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         self.previous: SiteBuilder | None = None  # the last build's, for its rendered rows and templates
         self.memos: dict[str, _PageMemo] = {}  # src -> what the page hooks keep of a postmortem page
         self.serving = False
+        # under serve, page.meta is the kept dict itself, not a copy, while nothing but this plugin
+        # and Material's search (which only read it) sees a page: copying it cost 4 µs a page
+        self.meta_shared = False
         self.dirty = False  # on_startup's; MkDocs' CLI calls it, its Python API need not
         self.frozen = False  # the heap is left out of the collector's passes (see freeze_heap)
         self.exports: dict[str, str] | None = None  # the exports the child made, once taken
@@ -233,6 +236,7 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
             raise PluginError(f"pmkb configuration: 'edition': {edition!r} is not one of {', '.join(EDITIONS)}")
         if self.serving:
             self._remember(config, edition)
+            self.meta_shared = render_ahead.no_other_page_hooks(config, self, (*render_ahead.PAGE_EVENTS, "post_page"))
         self.site = SiteBuilder(self.result, self.core, use_directory_urls=config.use_directory_urls,
                                 site_name=config.site_name, stash=True, edition=edition, previous=self.previous,
                                 memo=self.serving)
@@ -246,6 +250,9 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         full_nav = self.config.nav == "full"
         not_in_nav = InclusionLevel.NOT_IN_NAV
         kept = []
+        # Under serve, which headers are certainly unchanged, asked here for every page at once:
+        # in the page hook, between two pages' renders, the same question cost 5 µs a page.
+        header_unchanged = self.site.header_unchanged if self.serving else None
         for item in found:  # once per postmortem in every rebuild: locals, no method calls
             _, rel, f = item
             pm = by_rel.get(rel)
@@ -260,6 +267,7 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
                 if memo is None:
                     memo = memos[src] = _PageMemo()
                 memo.pm, memo.meta_from_check, memo.blobs = pm, None, None
+                memo.header_unchanged = header_unchanged is not None and header_unchanged(pm)
                 page_memos[src] = memo
             if not full_nav:
                 f.inclusion = not_in_nav
@@ -600,11 +608,12 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         prose alone (from the bytes the check read) and the parsed mapping becomes page.meta,
         so neither the file nor its YAML is read twice. Anything unexpected (another
         front-matter form) falls back to MkDocs' own reading."""
+        src = page.file.src_uri
         if self.ahead is not None:  # the first hook MkDocs runs for a page: the child's, or ours to make
-            got = self.ahead.take(page.file.src_uri)
+            got = self.ahead.take(src)
             if got is not None:
-                self.got[page.file.src_uri] = got
-        memo = self.page_memos.get(page.file.src_uri)
+                self.got[src] = got
+        memo = page.pmkb_memo = self.page_memos.get(src)  # for the later hooks (see _memo_of)
         if memo is None or memo.pm.meta is None:
             return None
         pm = memo.pm
@@ -615,7 +624,7 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
             meta = pm.meta.value()
             if meta is None:
                 return None
-        got = self.got.get(page.file.src_uri)
+        got = self.got.get(src) if self.got else None
         if got is not None:
             memo.meta_from_check = meta
             return got.source
@@ -638,7 +647,7 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
     def _page_meta(self, markdown, *, page, config, files):
         """Before any other plugin reads page.meta (tags, blog): the front matter the check
         read, titles made safe, and for the public edition without people."""
-        memo = self.page_memos.get(page.file.src_uri)
+        memo = self._memo_of(page)
         if memo is None or self.site is None:
             return markdown
         pm = memo.pm
@@ -646,6 +655,9 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         from_check = meta is not None
         if from_check:
             if type(meta) is tuple:  # on_page_read_source found the same parse as last build's
+                if self.meta_shared:
+                    page.meta = meta[1]
+                    return markdown
                 page.meta = made = dict(meta[1])
                 for key in meta[2]:  # lists of their own, as made below
                     made[key] = list(made[key])
@@ -661,9 +673,11 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
                 page.meta.pop(key, None)
         if from_check and self.serving:  # kept apart from page.meta, which other plugins may change
             lists = tuple([k for k in _TITLE_LISTS if isinstance(page.meta.get(k), list)])
-            kept = dict(page.meta)
-            for key in lists:
-                kept[key] = list(kept[key])
+            kept = page.meta
+            if not self.meta_shared:
+                kept = dict(kept)
+                for key in lists:
+                    kept[key] = list(kept[key])
             memo.meta = (pm.meta, kept, lists)
         return markdown
 
@@ -672,28 +686,25 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         got = self.got.get(page.file.src_uri) if self.got else None  # a page the child rendered
         if got is not None:  # MkDocs takes its render if no later hook changes the Markdown
             page.render = functools.partial(self._render_taken, page, got)
-        memo = self.page_memos.get(page.file.src_uri)
+        memo = self._memo_of(page)
         if memo is None or self.site is None:
             return markdown
-        pm = memo.pm
-
-        def render() -> str:
-            return self.site.postmortem_header(pm) + f"\n{PROSE_MARK}\n\n" + self.site.prose(pm, markdown)
-
+        site = self.site
         if not self.serving:
             if got is not None and markdown == got.md_in:
                 render_ahead.log_again(got.logs)
                 return got.markdown
-            return render()
-        site = self.site
+            return site.postmortem_header(memo.pm) + f"\n{PROSE_MARK}\n\n" + site.prose(memo.pm, markdown)
         known = memo.header
-        # reused only when made by the previous build, whose builder answers header_unchanged
-        if known is not None and known[0] == site.previous_generation and known[1] == markdown \
-                and site.header_unchanged(pm):
+        # reused only when made by the previous build, whose builder answered header_unchanged
+        if memo.header_unchanged and known is not None and known[0] == site.previous_generation \
+                and known[1] == markdown:
             known[0] = site.generation
             memo.blobs = known[3]  # stashed again only if on_page_context needs them
             return known[2]
-        out, stashed = site.stashing_into(render)
+        pm = memo.pm
+        out, stashed = site.stashing_into(
+            lambda: site.postmortem_header(pm) + f"\n{PROSE_MARK}\n\n" + site.prose(pm, markdown))
         memo.header = [site.generation, markdown, out, stashed]
         return out
 
@@ -702,10 +713,16 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
     # After Material's search has indexed the page: the stashed tables and charts go back in.
     @event_priority(-100)
     def on_page_context(self, context, *, page, config, nav):
+        memo = page.__dict__.get("pmkb_memo")
+        if memo is not None:  # under serve, usually the string on_page_content returned last build
+            known = memo.unstashed
+            if known is not None and known[0] is page.content and not self.got:
+                page.content = known[1]
+                return context
         if self.site is None or not page.content:
             return context
         built = self.built.pop(page.file.src_uri, None) if self.built else None
-        got = self.got.pop(page.file.src_uri, None)
+        got = self.got.pop(page.file.src_uri, None) if self.got else None
         if got is not None:
             if page.content is got.cleaned:  # as the child left it: so is its unstashed HTML
                 page.content = got.unstashed
@@ -713,7 +730,7 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
                     built.content = got.unstashed
                 return context
             self.site.restash(got.stashed)
-        memo = self.page_memos.get(page.file.src_uri)
+        memo = self._memo_of(page)
         keep = self.serving and memo is not None
         known = memo.unstashed if keep else None
         if known is not None and known[0] == page.content:
@@ -732,20 +749,26 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         return context
 
     def on_page_content(self, html, *, page, config, files):
-        src = page.file.src_uri
-        memo = self.page_memos.get(src)
+        memo = self._memo_of(page)
         if memo is None:
             return html
-        got = self.got.get(src)
+        got = self.got.get(page.file.src_uri) if self.got else None
         if got is not None and got.cleaned is not None and html is got.attrs["content"]:
             return got.cleaned
         known = memo.cleaned
         if known is not None and known[0] == html:  # a string compare: far cheaper than sanitising again
             return known[1]
-        out = self._clean(src, html)
+        out = self._clean(page.file.src_uri, html)
         if self.serving:
             memo.cleaned = (html, out)
         return out
+
+    def _memo_of(self, page) -> _PageMemo | None:
+        """The page's memo, which on_page_read_source (MkDocs' first hook for a page) left on the
+        page: the page is in memory MkDocs is working on, where a lookup in page_memos, between two
+        pages' renders, touched memory the build had evicted (about 1 µs a hook)."""
+        memo = page.__dict__.get("pmkb_memo", _UNSEEN)
+        return self.page_memos.get(page.file.src_uri) if memo is _UNSEEN else memo
 
     def _clean(self, src: str, html: str) -> str:
         """A postmortem page's HTML with the author's prose sanitised, and the generated
@@ -759,15 +782,20 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         return _H2.sub(r"<h2\1 data-search-exclude>", head) + clean_html(prose)
 
 
+_UNSEEN = object()  # a page on_page_read_source has not seen (see _memo_of)
+
+
 class _PageMemo:
     """One postmortem page's record for the page hooks: its postmortem in this build, what one
     hook passes the next, and under `mkdocs serve` what each hook made in the last build (one
     lookup per hook instead of one per dict)."""
 
-    __slots__ = ("pm", "meta_from_check", "blobs", "source", "meta", "header", "cleaned", "unstashed")
+    __slots__ = ("pm", "meta_from_check", "blobs", "header_unchanged", "source", "meta", "header", "cleaned",
+                 "unstashed")
 
     def __init__(self) -> None:
         self.pm = None
+        self.header_unchanged = False  # this build's SiteBuilder.header_unchanged(pm), asked in on_files
         self.meta_from_check = None  # page meta (or `meta`) from on_page_read_source, for _page_meta
         self.blobs = None  # what a reused header stands in for, stashed again only if needed
         self.source: tuple[str, str] | None = None  # (content hash, prose)

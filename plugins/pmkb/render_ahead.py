@@ -95,8 +95,14 @@ def search_plugin(config):
 def builds_whole_pages(config, ours) -> bool:
     """Whether the child may put pages through the template: no plugin but this one (and
     Material's search, whose page_context hook indexes the page) handles a page event."""
+    return no_other_page_hooks(config, ours, PAGE_EVENTS)
+
+
+def no_other_page_hooks(config, ours, events) -> bool:
+    """Whether no plugin but `ours` handles these events, Material's search's page_context hook
+    aside (it reads the page and its meta, and changes neither)."""
     search = search_plugin(config)
-    for event in PAGE_EVENTS:
+    for event in events:
         for handler in config.plugins.events.get(event, ()):
             owner = getattr(handler, "__self__", None)
             if owner is ours or (owner is search and owner is not None and event == "page_context"):
