@@ -16,15 +16,14 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-EVENTS = ("on_config", "on_files", "on_nav", "on_page_read_source", "on_page_markdown", "on_page_content", "on_page_context",
-          "on_post_page", "on_post_build")
-
-
 def instrument() -> dict[str, float]:
     """Wrap every event the plugin defines; the returned dict fills as builds run."""
-    from mkdocs.plugins import CombinedEvent
+    from mkdocs.plugins import EVENTS, CombinedEvent
 
     from pmkb.mkdocs_plugin import PmkbPlugin
+
+    # every MkDocs event but on_startup and on_shutdown (once a session, not in a rebuild)
+    events = [f"on_{name}" for name in EVENTS if name not in ("startup", "shutdown")]
 
     spent: dict[str, float] = defaultdict(float)
 
@@ -40,7 +39,7 @@ def instrument() -> dict[str, float]:
             wrapper.mkdocs_priority = original.mkdocs_priority
         return wrapper
 
-    for name in EVENTS:
+    for name in events:
         original = PmkbPlugin.__dict__.get(name)
         if isinstance(original, CombinedEvent):  # several handlers of one event, each its own priority
             setattr(PmkbPlugin, name, CombinedEvent(*(timed(f, name) for f in original.methods)))

@@ -133,8 +133,7 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         self.exports: dict[str, str] | None = None  # the exports the child made, once taken
         self.disk_folder: Path | None = None  # the results cache a serve session has filled
         self.files_memo: tuple[tuple, dict] = ((), {})  # (settings, src -> (src_dir, rel or None, Path))
-        self.doc_pages: list[File] = []  # the pages on_files was given
-        self.all_found: list[tuple[Path, str, File]] = []  # the postmortems among them
+        self.other_pages: list[File] = []  # the pages on_files was given that are not postmortems
 
     # Defining on_startup keeps this instance (and its parse cache) across `mkdocs serve` rebuilds.
     def on_startup(self, *, command, dirty) -> None:
@@ -168,8 +167,8 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
             self.files_memo = (settings, {})
         memo = self.files_memo[1]  # what a file is, kept across serve rebuilds
         out = []
-        self.doc_pages = files.documentation_pages()
-        for f in self.doc_pages:
+        others = self.other_pages = []  # for the automatic nav (see _set_nav)
+        for f in files.documentation_pages():
             if f.generated_by:
                 continue
             hit = memo.get(f.src_uri)
@@ -179,6 +178,8 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
                 hit = memo[f.src_uri] = (f.src_dir, rel, Path(path) if rel is not None else None)
             if hit[1] is not None:
                 out.append((hit[2], hit[1], f))
+            else:
+                others.append(f)
         return out
 
     def _postmortem_rel(self, src: str, prefix: str) -> str | None:
@@ -207,7 +208,7 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
             return files
 
     def _generate(self, files: Files, config) -> Files:
-        found = self.all_found = self._postmortem_files(files)
+        found = self._postmortem_files(files)
         disk = ResultCache.for_config(self.core)
         if self.serving and disk is not None:
             # Under serve the check's memory answers a rebuild; the results cache on disk was
@@ -537,7 +538,7 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         self.cache = ParseCache()
         self.page_memos, self.memos, self.got, self.built, self.indexed = {}, {}, {}, {}, {}
         self.exports = None
-        self.nav_pages, self.all_found, self.doc_pages, self.ahead_pages = [], [], [], []
+        self.nav_pages, self.other_pages, self.ahead_pages = [], [], []
         self.files_memo = ((), {})
 
     def on_build_error(self, *, error) -> None:
@@ -593,13 +594,8 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
                 config.nav = list(self.user_nav) + [entry]
             return
         generated = {p.src for p in self.nav_pages} | {f"assets/pmkb/{n}" for n in ASSETS}
-        # the pages as on_files found them (what it removed since are postmortems too)
-        postmortems = {f.src_uri for _, _, f in self.all_found}
-        others = sorted(
-            f.src_uri for f in self.doc_pages
-            if f.src_uri not in generated and f.src_uri not in postmortems and f.src_uri != home
-            and f.inclusion.is_in_nav() and not f.generated_by
-        )
+        others = sorted(f.src_uri for f in self.other_pages
+                        if f.src_uri not in generated and f.src_uri != home and f.inclusion.is_in_nav())
         config.nav = [{"Home": home}] + _nest(others) + ([] if mode == "link" else [entry])
 
     # ---- pages --------------------------------------------------------------------

@@ -1309,8 +1309,9 @@ def _hh_mm(t) -> str:
 
 def rows_html(rows) -> Markup:
     """Rendered rows as one table body: the same text as `{% for r in rows %}{{ r }}` and a
-    newline, without escaping each (already safe) row again."""
-    return Markup("".join(f"{r if isinstance(r, Markup) else escape(r)}\n" for r in rows))
+    newline, without escaping each (already safe) row again, or copying it."""
+    rows = [r if isinstance(r, Markup) else escape(r) for r in rows]
+    return Markup("\n".join(rows) + "\n" if rows else "")
 
 
 class _View(dict):
