@@ -15,7 +15,8 @@ Measurements (wall clock, this machine, after a warm-up of the file cache):
   the nav into every page: none keeps it as empty as the plugin-off build's); the plugin's
   own share of a cold build, and a build with the results cache warm (one run each);
 - a `mkdocs serve` rebuild after editing one postmortem (benchmarks/plugin_time.py --serve):
-  the plugin's own time in every event of the rebuild, next to the whole rebuild.
+  the plugin's own time in every event of the rebuild, next to the whole rebuild; `--repeat`
+  sessions, medians shown.
 """
 
 from __future__ import annotations
@@ -93,20 +94,27 @@ def check_figures(root: Path, repeat: int) -> dict:
             "runs": {k: [round(x, 3) for x in v] for k, v in runs.items()}}
 
 
-def serve_rebuild(root: Path) -> tuple[float, float]:
-    """(plugin's time in every event, whole rebuild) of a `mkdocs serve` rebuild after one edit:
-    benchmarks/plugin_time.py --serve, on a copy so the edit stays out of the other figures."""
+def serve_rebuild(root: Path, repeat: int) -> dict:
+    """The plugin's time in every event of a `mkdocs serve` rebuild after one edit, and the whole
+    rebuild: benchmarks/plugin_time.py --serve, each run on a fresh copy so the edit stays out of
+    the other figures; medians of `repeat` sessions (one run varied by ±10% on this machine)."""
     import shutil
 
-    copy = root.parent / f"{root.name}-serve"
-    shutil.rmtree(copy, ignore_errors=True)
-    shutil.copytree(root, copy, ignore=shutil.ignore_patterns("site*", ".pmkb_cache"))
-    time.sleep(2.1)  # as in any real repository, the files are older than the racy-stat window
-    out = subprocess.run([sys.executable, str(HERE / "plugin_time.py"), str(copy / "mkdocs.yml"), str(copy / "site"),
-                          "--serve"], env={**ENV, "PMKB_NO_CACHE": "1"}, capture_output=True, text=True, check=True)
-    shutil.rmtree(copy, ignore_errors=True)
-    head = out.stdout.split("build ")[1]
-    return float(head.split("plugin events ")[1].split(" s")[0]), float(head.split(" s;")[0])
+    plugin, rebuild = [], []
+    for _ in range(repeat):
+        copy = root.parent / f"{root.name}-serve"
+        shutil.rmtree(copy, ignore_errors=True)
+        shutil.copytree(root, copy, ignore=shutil.ignore_patterns("site*", ".pmkb_cache"))
+        time.sleep(2.1)  # as in any real repository, the files are older than the racy-stat window
+        out = subprocess.run([sys.executable, str(HERE / "plugin_time.py"), str(copy / "mkdocs.yml"),
+                              str(copy / "site"), "--serve"], env={**ENV, "PMKB_NO_CACHE": "1"},
+                             capture_output=True, text=True, check=True)
+        shutil.rmtree(copy, ignore_errors=True)
+        head = out.stdout.split("build ")[1]
+        plugin.append(float(head.split("plugin events ")[1].split(" s")[0]))
+        rebuild.append(float(head.split(" s;")[0]))
+    return {"serve_plugin_s": statistics.median(plugin), "serve_rebuild_s": statistics.median(rebuild),
+            "serve_runs": {"plugin": plugin, "rebuild": rebuild}}
 
 
 def plugin_events(root: Path, env: dict) -> float | None:
@@ -151,7 +159,7 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000], help="pmkb check at these sizes")
     ap.add_argument("--build", type=int, nargs="*", default=[], help="mkdocs builds and serve rebuilds at these sizes")
     ap.add_argument("--repeat", type=int, default=3,
-                    help="runs of the floor, the cold checks and the cold builds (medians shown)")
+                    help="runs of the floor, the cold checks, the cold builds and the serve rebuilds (medians shown)")
     ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args()
     rows = {}
@@ -167,7 +175,7 @@ def main() -> None:
                 r |= check_figures(root, args.repeat)
             if n in args.build:
                 r |= build_figures(root, args.repeat)
-                r["serve_plugin_s"], r["serve_rebuild_s"] = serve_rebuild(root)
+                r |= serve_rebuild(root, args.repeat)
             rows[n] = r
             print(json.dumps(r), file=sys.stderr)
     print(f"{'postmortems':>11} {'floor':>7} {'check 1p':>9} {'ratio':>6} {'check Np':>9} {'ratio':>6} {'peak MB':>8} "
