@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import itertools
+import operator
 import posixpath
 import re
 from collections import Counter, defaultdict
@@ -131,6 +132,9 @@ class _Row(ActionRow):
         return hash(self.key)
 
 
+_PATH = operator.attrgetter("path")  # a postmortem's path, in C: keys of thousands of rows per build
+
+
 @dataclass
 class _Changes:
     """Between two builds: the paths of postmortems added, removed or changed (by token); the IDs,
@@ -199,6 +203,7 @@ class SiteBuilder:
         self.env.filters["meta_title"] = meta_title
         self.env.filters["rows_html"] = rows_html
         self._tops: set[str] | None = None  # first path segments of row link targets
+        self._pm_tops: set[str] | None = None  # of them, the postmortems' (see _row_key)
         self._group_srcs: dict[tuple[str, str], str] | None = None
         self._rows: dict[tuple, Markup] = {}
         self._diagnostics_by_path: dict[str, list] | None = None  # for broken pages, made on first use
@@ -225,6 +230,8 @@ class SiteBuilder:
         self._previous_id_order = carry._id_order if self._edited is not None else None
         self._previous_groups = carry.groups if self._edited is not None else None
         self._previous_exports = carry._exports if self._edited is not None else None
+        # edits in place keep every path: so are the first segments of the postmortems' URLs
+        self._previous_pm_tops = carry._pm_tops if self._edited is not None else None
         self._exports: tuple | None = None
         self._previous_totals = carry._kept_totals if self._edited is not None else None
         self._kept_totals: tuple | None = None
@@ -418,8 +425,9 @@ class SiteBuilder:
         base = here if here.endswith("/") or here == "" else posixpath.dirname(here) + "/"
         parts = [p for p in base.split("/") if p]
         if self._tops is None:
-            targets = [self.url(self.pm_src(pm)) for pm in self.pms] + [self.url(g.src) for g in self.groups["service"]]
-            self._tops = {t.split("/", 1)[0] for t in targets}
+            pm_tops = self._pm_tops = self._previous_pm_tops or {
+                self.url(self.pm_src(pm)).split("/", 1)[0] for pm in self.pms}
+            self._tops = pm_tops | {self.url(g.src).split("/", 1)[0] for g in self.groups["service"]}
         if not parts or parts[0] not in self._tops:
             return ("root", len(parts))
         return ("dir", base)
@@ -665,7 +673,7 @@ class SiteBuilder:
 
             out.append(self._memoised(
                 ("table", src), lambda: (first_src, title, subtitle, kind, in_nav, n, len(srcs), len(pms),
-                                         tuple([keys[pm.path] for pm in chunk])), make))
+                                         tuple(map(keys.__getitem__, map(_PATH, chunk)))), make))
             if self.memo and ("table rows", src) not in self._memo and ("table rows", src) in self._previous_memo:
                 self._memo[("table rows", src)] = self._previous_memo[("table rows", src)]
         return out
@@ -674,7 +682,7 @@ class SiteBuilder:
         """row_html of each postmortem on the table page `src`. A row is a function of its key and
         the page, so under serve a row of the last build's table on this page is kept while its
         key is the very same object (its postmortem's token and service pages unchanged)."""
-        keys = [self._pm_keys[pm.path] for pm in chunk]
+        keys = list(map(self._pm_keys.__getitem__, map(_PATH, chunk)))
         previous = self._previous_memo.get(("table rows", src)) if self.memo else None
         if previous is not None and len(previous[0]) == len(keys):
             rows = [row if key is was else self.row_html(pm, link)
@@ -827,7 +835,7 @@ class SiteBuilder:
         src = self.path("metrics", "index.md")
         return self._memoised(
             ("metrics", src),
-            lambda: (tuple([self._metric_fields(pm) for pm in self.pms]),
+            lambda: (tuple(map(self._metric_fields, self.pms)),
                      tuple((g.key, g.src) for g in self.groups["severity"]),
                      tuple((g.key, g.src) for g in self.groups["service"])),
             lambda: self._make_metrics_page(src))
