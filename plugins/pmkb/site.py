@@ -251,9 +251,14 @@ class SiteBuilder:
         # made from a postmortem is kept by token; an unchanged token is the previous build's very
         # object, so comparing keys made of tokens costs a pointer compare each.
         previous_tokens = self._previous_tokens = carry._tokens if carry else {}
-        self._tokens: dict[str, tuple] = {}
         changed = []
-        for pm in self.pms:
+        if self._edited is not None:  # the others are the last build's objects: so are their tokens
+            self._tokens: dict[str, tuple] = dict(previous_tokens)
+            self._by_path = dict(carry._by_path)
+            renewed = [new for _, new in self._edited]
+        else:
+            self._tokens, self._by_path, renewed = {}, {}, self.pms
+        for pm in renewed:
             token = (pm.path, pm.content_hash, tuple(pm.related))
             old = previous_tokens.get(pm.path)
             if old == token:
@@ -261,7 +266,7 @@ class SiteBuilder:
             else:
                 changed.append(pm.path)
             self._tokens[pm.path] = token
-        self._by_path = {pm.path: pm for pm in self.pms}
+            self._by_path[pm.path] = pm
         self.generation = previous.generation + 1 if previous is not None else 0
         self.previous_generation = carry.generation if carry else None
         self._previous_derived: dict[str, _Derived] = carry._derived if carry else {}
@@ -288,9 +293,13 @@ class SiteBuilder:
         # when its postmortem's token or the pages of its services changed.
         previous_keys = carry._row_keys if carry else {}
         services = {g.key: g.src for g in self.groups["service"]}
-        self._row_keys: dict[str, tuple] = {}
-        self._pm_keys: dict[str, tuple] = {}
-        for pm in self.pms:
+        if self._edited is not None and not any(kind == "service" for kind, _ in self._changes.groups):
+            # every other postmortem's token and service pages are the last build's: so is its key
+            self._row_keys, self._pm_keys = dict(previous_keys), dict(carry._pm_keys)
+            renewed = [new for _, new in self._edited]
+        else:
+            self._row_keys, self._pm_keys, renewed = {}, {}, self.pms
+        for pm in renewed:
             token = self._tokens[pm.path]
             srcs = [services[s] for s in pm.services]
             old = previous_keys.get(pm.path)
