@@ -79,6 +79,9 @@ class PmkbConfig(base.Config):
     customers = c.ListOfItems(c.Type(str), default=[])
 
 
+# InclusionLevel.is_included as a set lookup: MkDocs' own predicate reads two enum values
+# through their descriptors, for each of thousands of pages in every rebuild
+_INCLUDED = frozenset(level for level in InclusionLevel if level.is_included())
 _EXPORTS = ("pmkb", "exports")  # the key under which the forked child makes the exports (see _render_ahead)
 
 
@@ -168,7 +171,7 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         memo = self.files_memo[1]  # what a file is, kept across serve rebuilds
         out = []
         others = self.other_pages = []  # for the automatic nav (see _set_nav)
-        for f in files.documentation_pages():
+        for f in files.documentation_pages(inclusion=_INCLUDED.__contains__):
             if f.generated_by:
                 continue
             hit = memo.get(f.src_uri)
