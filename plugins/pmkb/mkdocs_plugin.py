@@ -713,9 +713,11 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
     @event_priority(-100)
     def on_page_context(self, context, *, page, config, nav):
         memo = page.__dict__.get("pmkb_memo")
-        if memo is not None:  # under serve, usually the string on_page_content returned last build
+        if memo is not None and not self.got and not self.built:
+            # under serve, usually the very string on_page_content returned in the last build:
+            # compared by identity first, before touching either string (see below)
             known = memo.unstashed
-            if known is not None and known[0] is page.content and not self.got:
+            if known is not None and known[0] is page.content:
                 page.content = known[1]
                 return context
         if self.site is None or not page.content:
