@@ -756,6 +756,8 @@ def test_serve_page_meta_is_the_last_builds(tmp_path, monkeypatch, other_plugin)
         markdown = plugin.on_page_read_source(page=page, config=config)
         assert markdown is not None
         config.plugins.on_page_markdown(markdown, page=page, config=config, files=files)  # every handler
+        for key in ("tags", "services", "authors"):
+            assert isinstance(page.meta[key], list), key
         seen.append(copy.deepcopy(page.meta))
         metas.append(page.meta)
     if other_plugin:

@@ -712,14 +712,15 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
     # After Material's search has indexed the page: the stashed tables and charts go back in.
     @event_priority(-100)
     def on_page_context(self, context, *, page, config, nav):
-        memo = page.__dict__.get("pmkb_memo")
-        if memo is not None and not self.got and not self.built:
-            # under serve, usually the very string on_page_content returned in the last build:
-            # compared by identity first, before touching either string (see below)
-            known = memo.unstashed
-            if known is not None and known[0] is page.content:
-                page.content = known[1]
-                return context
+        memo = self._memo_of(page)
+        keep = self.serving and memo is not None
+        known = memo.unstashed if keep else None
+        # Under serve, usually the very string on_page_content returned in the last build: its
+        # placeholders stand for the same stashed HTML as then, since stash keys are never reused
+        # for other HTML. Compared by identity first, before touching either string.
+        if known is not None and known[0] is page.content and not self.got and not self.built:
+            page.content = known[1]
+            return context
         if self.site is None or not page.content:
             return context
         built = self.built.pop(page.file.src_uri, None) if self.built else None
@@ -731,13 +732,7 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
                     built.content = got.unstashed
                 return context
             self.site.restash(got.stashed)
-        memo = self._memo_of(page)
-        keep = self.serving and memo is not None
-        known = memo.unstashed if keep else None
         if known is not None and known[0] == page.content:
-            # Usually the very string on_page_content returned in the last build (so the compare is
-            # a pointer compare): its placeholders stand for the same stashed HTML as then, since
-            # stash keys are never reused for other HTML.
             page.content = known[1]
             return context
         if memo is not None and memo.blobs:

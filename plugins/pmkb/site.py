@@ -252,12 +252,10 @@ class SiteBuilder:
         # object, so comparing keys made of tokens costs a pointer compare each.
         previous_tokens = self._previous_tokens = carry._tokens if carry else {}
         changed = []
-        if self._edited is not None:  # the others are the last build's objects: so are their tokens
-            self._tokens: dict[str, tuple] = dict(previous_tokens)
-            self._by_path = dict(carry._by_path)
-            renewed = [new for _, new in self._edited]
-        else:
-            self._tokens, self._by_path, renewed = {}, {}, self.pms
+        # with edits in place, the others are the last build's objects: so are their tokens and paths
+        renewed = [new for _, new in self._edited] if self._edited is not None else self.pms
+        self._tokens: dict[str, tuple] = dict(previous_tokens) if self._edited is not None else {}
+        self._by_path = dict(carry._by_path) if self._edited is not None else {}
         for pm in renewed:
             token = (pm.path, pm.content_hash, tuple(pm.related))
             old = previous_tokens.get(pm.path)
@@ -296,7 +294,6 @@ class SiteBuilder:
         if self._edited is not None and not any(kind == "service" for kind, _ in self._changes.groups):
             # every other postmortem's token and service pages are the last build's: so is its key
             self._row_keys, self._pm_keys = dict(previous_keys), dict(carry._pm_keys)
-            renewed = [new for _, new in self._edited]
         else:
             self._row_keys, self._pm_keys, renewed = {}, {}, self.pms
         for pm in renewed:
