@@ -191,6 +191,12 @@ def _counts(stderr: str) -> tuple | None:
     return int(ahead.group(1)), int(ahead.group(2)), built and int(built.group(1))
 
 
+def _written(stderr: str) -> int | None:
+    """Pages whose output file the child wrote and MkDocs' process left as it was, from -v."""
+    found = re.search(r"written by a forked process: (\d+) pages", stderr)
+    return found and int(found.group(1))
+
+
 def test_pages_rendered_ahead_give_the_site_one_process_gives(tmp_path):
     """With workers, a forked child renders postmortem and generated pages (MkDocs' own render,
     on a copy of the build) while MkDocs renders others, then puts pages through the theme's
@@ -199,7 +205,7 @@ def test_pages_rendered_ahead_give_the_site_one_process_gives(tmp_path):
     whether it renders a page's template from its own render or from MkDocs'."""
     from sitetools import ENV, copy_sample
 
-    sites, counts = {}, {}
+    sites, counts, written = {}, {}, {}
     for mode, workers, env in (("one", 1, {}), ("shared", 2, {}), ("child", 2, {"PMKB_RENDER_AHEAD": "all"}),
                                ("templates", 2, {"PMKB_RENDER_AHEAD": "templates"}),
                                ("markdown", 2, {"PMKB_RENDER_AHEAD": "markdown"})):
@@ -215,6 +221,7 @@ def test_pages_rendered_ahead_give_the_site_one_process_gives(tmp_path):
         assert proc.returncode == 0, proc.stderr
         assert "Traceback" not in proc.stderr
         counts[mode] = _counts(proc.stderr)
+        written[mode] = _written(proc.stderr)
         site = root / "site"
         sites[mode] = {p.relative_to(site).as_posix(): p.read_bytes() for p in site.rglob("*") if p.is_file()}
     pages = sum(1 for k in sites["one"] if k.endswith(".html")) - 1  # every page but 404.html
@@ -226,6 +233,11 @@ def test_pages_rendered_ahead_give_the_site_one_process_gives(tmp_path):
     assert counts["child"] == (pages, pages, pages)  # MkDocs took the child's render and output of every page
     assert counts["templates"] == (0, pages, pages)  # the child's output of pages MkDocs rendered
     assert counts["markdown"][2] is None  # the child renders Markdown alone
+    # the child writes the output files of the pages it put through the template, and MkDocs'
+    # process, about to write the same bytes, leaves them
+    assert written == {"one": None, "shared": counts["shared"][2], "child": pages, "templates": pages,
+                       "markdown": None}
+    assert 0 < written["shared"] < pages
     for mode in ("shared", "child", "templates", "markdown"):
         assert sites[mode].keys() == sites["one"].keys()
         differ = [k for k in sites["one"] if sites["one"][k] != sites[mode][k]]
@@ -234,8 +246,9 @@ def test_pages_rendered_ahead_give_the_site_one_process_gives(tmp_path):
 
 def _build_modes(tmp_path: Path, prepare, *args: str) -> dict:
     """The sample, prepared, built by one process and with the child rendering every page:
-    mode -> (the build, (pages whose render was the child's, pages), the site's files). The
-    count comes from a second build with -v (which also turns MkDocs' anchor checks off)."""
+    mode -> (the build, (pages whose render was the child's, pages), the site's files), and
+    "written" -> mode -> the pages the child wrote (see _written). The counts come from a
+    second build with -v (which also turns MkDocs' anchor checks off)."""
     from sitetools import ENV, copy_sample
 
     out = {}
@@ -252,6 +265,7 @@ def _build_modes(tmp_path: Path, prepare, *args: str) -> dict:
         site = root / "site"
         out[mode] = (runs[0], _counts(runs[1].stderr),
                      {p.relative_to(site).as_posix(): p.read_bytes() for p in site.rglob("*") if p.is_file()})
+        out.setdefault("written", {})[mode] = _written(runs[1].stderr)
     return out
 
 
@@ -268,7 +282,8 @@ def test_messages_of_pages_rendered_ahead_are_logged_and_fail_a_strict_build(tmp
 
     built = _build_modes(tmp_path, prepare, "--strict")
     warnings = {}
-    for mode, (proc, _, _) in built.items():
+    for mode in ("one", "child"):
+        proc = built[mode][0]
         assert proc.returncode == 1, proc.stderr[-2000:]
         assert "Aborted with 3 warnings in strict mode" in proc.stdout, proc.stderr[-2000:]
         warnings[mode] = [line for line in proc.stderr.splitlines() if line.startswith("WARNING")]
@@ -327,6 +342,8 @@ def test_output_of_pages_the_child_put_through_the_template_goes_through_other_p
     pages = [k for k in site_one if k.endswith(".html") and k != "404.html"]
     assert all(b"<!-- post_page: " in site_one[k] for k in pages)
     assert counts == (len(pages), len(pages), len(pages))
+    # the child wrote every page without the hook's change: MkDocs' process wrote each again
+    assert built["written"] == {"one": None, "child": 0}
     assert site_child == site_one
 
 
@@ -453,3 +470,54 @@ def test_the_heap_frozen_during_a_build_is_thawed_when_it_ends_or_fails(tmp_path
     finally:
         logging.disable(logging.NOTSET)
         gc.unfreeze()
+
+
+def test_mkdocs_write_file_is_its_own_again_after_a_build_that_ends_or_fails(tmp_path, monkeypatch):
+    """While MkDocs writes the pages the child put through the template, its write_file leaves
+    alone a file the child wrote with the same bytes (render_ahead.SkipWritten). Any later
+    writer in the process (serve, a test run, an API user) must get MkDocs' own function back,
+    after a build that fails while writing pages too."""
+    import logging
+
+    import mkdocs.utils
+    from mkdocs.commands.build import build
+    from mkdocs.config import load_config
+    from sitetools import copy_sample
+
+    from pmkb.mkdocs_plugin import PmkbPlugin
+    from pmkb.render_ahead import SkipWritten
+
+    own = mkdocs.utils.write_file
+    root = copy_sample(tmp_path / "sample")
+    _set_workers(root, 2)
+    monkeypatch.setenv("NO_MKDOCS_2_WARNING", "1")
+    monkeypatch.setenv("PMKB_NO_CACHE", "1")
+    seen = []
+    on_post_build = PmkbPlugin.on_post_build
+
+    def spy(self, **kwargs):  # before pmkb's own on_post_build: what MkDocs wrote pages with
+        seen.append((mkdocs.utils.write_file, self.skip_written and self.skip_written.skipped))
+        return on_post_build(self, **kwargs)
+
+    monkeypatch.setattr(PmkbPlugin, "on_post_build", spy)
+    taken = []  # builds in which MkDocs took the child's pages (and write_file was replaced)
+    take = PmkbPlugin._take_built_pages
+    monkeypatch.setattr(PmkbPlugin, "_take_built_pages", lambda self, *a: (taken.append(1), take(self, *a))[1])
+    logging.disable(logging.CRITICAL)
+    try:
+        build(load_config(str(root / "mkdocs.yml"), site_dir=str(tmp_path / "site")))
+        assert isinstance(seen[0][0], SkipWritten) and seen[0][1] > 0
+        assert mkdocs.utils.write_file is own
+        postmortem = next(p for p in sorted((tmp_path / "site").rglob("index.html")) if "INC-" in p.as_posix())
+        (root / "hooks.py").write_text(
+            "def on_post_page(output, page, **kwargs):\n"
+            f"    if page.file.dest_uri == {postmortem.relative_to(tmp_path / 'site').as_posix()!r}:\n"
+            "        raise RuntimeError('boom')\n"
+            "    return output\n")
+        (root / "mkdocs.yml").write_text((root / "mkdocs.yml").read_text() + "hooks:\n  - hooks.py\n")
+        with pytest.raises(Exception, match="boom"):
+            build(load_config(str(root / "mkdocs.yml"), site_dir=str(tmp_path / "site2")))
+        assert len(taken) == 2 and len(seen) == 1 and mkdocs.utils.write_file is own
+    finally:
+        logging.disable(logging.NOTSET)
+        mkdocs.utils.write_file = own

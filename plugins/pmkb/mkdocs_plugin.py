@@ -120,6 +120,7 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         self.ahead_mode: str | None = None  # PMKB_RENDER_AHEAD
         self.built: dict[str, render_ahead.Built] = {}  # src -> the child's template output, until on_page_context
         self.built_used = 0  # pages whose template output by the child was used
+        self.skip_written: render_ahead.SkipWritten | None = None  # MkDocs' write_file while it takes them
         self.indexed: dict[str, str] = {}  # src -> page.content the child indexed, of pages read here
         self.kept_in_child: dict[str, render_ahead.Rendered] = {}  # in the child: its renders, for the template
         self.page_memos: dict[str, _PageMemo] = {}  # src -> its memo, for this build's postmortem pages alone
@@ -421,6 +422,7 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
                         return None  # MkDocs read this file itself
                     self._page_meta("", page=page, config=config, files=files)
             built = render_ahead.build_in_child(page, config, nav, env, doc_files, index)
+            render_ahead.write_built(page, built)
             if kept is not None and built.content is kept.unstashed:
                 built.content = None  # MkDocs' process has this very text: on_page_context fills it in
             return built
@@ -486,10 +488,13 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
                 built = self.ahead.take_then(page.file.src_uri)
                 if built is not None and built.template == name:
                     self.built[page.file.src_uri] = built
+                    if built.written:
+                        self.skip_written.written[page.file.abs_dest_path] = built.html
                     return render_ahead.Prebuilt(template, built, page, nav, self._built_used)
             return template
 
         env.get_template = page_template
+        self.skip_written = render_ahead.SkipWritten()
         index = getattr(render_ahead.search_plugin(config), "search_index", None)
         if index is not None:
             add_entry = index.add_entry_from_context
@@ -517,6 +522,10 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
             log.debug(f"rendered ahead by a forked process: {self.ahead_used} of {len(self.ahead_pages)} pages")
             if self.ahead_nav is not None:
                 log.debug(f"put through the template by a forked process: {self.built_used} pages")
+            if self.skip_written is not None:
+                self.skip_written.close()
+                log.debug(f"written by a forked process: {self.skip_written.skipped} pages")
+                self.skip_written = None
             self.ahead = self.ahead_nav = None
 
     def _thaw(self) -> None:
