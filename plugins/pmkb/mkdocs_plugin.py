@@ -37,7 +37,7 @@ from .core.parallel import Prefetch
 from .core.parse import content_hash, decode
 from .core.kb import check as run_check
 from .sanitize import clean_html
-from . import render_ahead
+from . import nav_memo, render_ahead
 from . import site as site_module
 from .site import ASSETS, PROSE_MARK, Page, SiteBuilder, safe_title
 
@@ -121,6 +121,8 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         self.built: dict[str, render_ahead.Built] = {}  # src -> the child's template output, until on_page_context
         self.built_used = 0  # pages whose template output by the child was used
         self.skip_written: render_ahead.SkipWritten | None = None  # MkDocs' write_file while it takes them
+        self.nav = None  # this build's (on_nav)
+        self.nav_memo: nav_memo.NavMemo | None = None  # Material's nav, rendered once for pages outside it
         self.indexed: dict[str, str] = {}  # src -> page.content the child indexed, of pages read here
         self.kept_in_child: dict[str, render_ahead.Rendered] = {}  # in the child: its renders, for the template
         self.page_memos: dict[str, _PageMemo] = {}  # src -> its memo, for this build's postmortem pages alone
@@ -329,6 +331,7 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
     # ---- pages rendered ahead (see render_ahead) ------------------------------------
     @event_priority(-100)  # once every plugin has had its say about the nav
     def on_nav(self, nav, *, config, files):
+        self.nav = nav
         if self.ahead_plan is not None:
             self._render_ahead(files, config, nav, self.ahead_plan)
             self.ahead_plan = None
@@ -456,6 +459,10 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
 
     @event_priority(-100)  # once every page is read: the child may put pages through the template
     def on_env(self, env, *, config, files):
+        self.nav_memo = None
+        if (self.nav is not None and os.environ.get("PMKB_NAV_MEMO") != "off"
+                and render_ahead.builds_whole_pages(config, self)):
+            self.nav_memo = nav_memo.install(env, config, self.nav)
         if self.ahead is not None and self.ahead_nav is not None and self.ahead.then_go(self._read_pages(files)):
             self._take_built_pages(env, config, self.ahead_nav)
         return env
@@ -534,6 +541,9 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
             self.frozen = False
 
     def on_post_build(self, *, config) -> None:
+        if self.nav_memo is not None:
+            log.debug(f"nav rendered {len(self.nav_memo.rendered)} times for the pages outside it, "
+                      f"reused for {self.nav_memo.reused}")
         self._stop_ahead()
         self._thaw()
         if not self.serving:
@@ -551,6 +561,7 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         self.page_memos, self.memos, self.got, self.built, self.indexed = {}, {}, {}, {}, {}
         self.exports = None
         self.nav_pages, self.other_pages, self.ahead_pages = [], [], []
+        self.nav = self.nav_memo = None
         self.files_memo = ((), {})
 
     def on_build_error(self, *, error) -> None:
