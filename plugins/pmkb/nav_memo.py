@@ -1,7 +1,7 @@
 """Material's primary nav, rendered once for every page outside the nav that sees it alike.
 
 Material renders the whole nav into every page: with pmkb's default nav section (nine links)
-that cost 0.36 ms a page, a tenth of a postmortem page's template, for a nav that is the same
+that cost 0.36 ms a page (0.40 s of a build at 1,000 postmortems), for a nav that is the same
 on every page outside it. A page outside the nav (every postmortem) makes no nav item active,
 so what Material's nav templates make of it depends on the page only through the URLs they
 print, each relative to the page. Here the nav is rendered once per distinct set of those
@@ -20,7 +20,8 @@ from jinja2 import TemplateNotFound
 from mkdocs.utils import normalize_url
 
 NAV = "partials/nav.html"
-# every template the nav renders, and what each may read of the page: the URLs it prints
+# what the nav is rendered from: Material's own read nothing of a page outside the nav but
+# the URLs they print relative to it (checked for Material 9.x)
 TEMPLATES = (NAV, "partials/nav-item.html", "partials/logo.html", "partials/source.html")
 
 
