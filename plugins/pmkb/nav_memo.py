@@ -32,18 +32,22 @@ def install(env, config, nav) -> NavMemo | None:
     except ImportError:
         return None
     own = (Path(material.__file__).parent / "templates").resolve()
-    for name in TEMPLATES:
+    if env.loader is None:
+        return None
+    for name in TEMPLATES:  # where each comes from, without compiling it (under serve, in every rebuild)
         try:
-            filename = env.get_template(name).filename
+            _, filename, _ = env.loader.get_source(env, name)
         except TemplateNotFound:  # another theme
             return None
         if filename is None or not Path(filename).resolve().is_relative_to(own):
             return None
-    memo = NavMemo(env.get_template(NAV), nav, _urls(config, nav))
+    memo = NavMemo(nav, _urls(config, nav))
     get_template = env.get_template
 
     def nav_template(name, parent=None, globals=None):
         if name == NAV and globals is None:
+            if memo.template is None:
+                memo.template = get_template(name, parent)
             return memo
         return get_template(name, parent, globals)
 
@@ -76,8 +80,9 @@ class NavMemo:
     """Stands in for the nav template in Jinja's include: for a page outside the nav, the
     output rendered for the first page that saw every nav URL as this one does."""
 
-    def __init__(self, template, nav, urls: tuple[str, ...]) -> None:
-        self.template, self.urls = template, urls
+    def __init__(self, nav, urls: tuple[str, ...]) -> None:
+        self.template = None  # the nav template, once the first page includes it
+        self.urls = urls
         self.in_nav = {id(page) for page in nav.pages}
         self.rendered: dict[tuple, str] = {}
         self.reused = 0
