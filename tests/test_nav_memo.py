@@ -119,3 +119,17 @@ def test_a_page_context_hook_of_another_plugin_turns_the_memo_off(tmp_path):
     assert _reused(proc.stderr) is None
     pages = [k for k in site if k.startswith("2025/INC-") and k.endswith("index.html")]
     assert all(f"Home, seen from {k.removesuffix('/index.html')}.md" in site[k].decode() for k in pages)
+
+
+def test_a_disabled_plugin_leaves_the_nav_to_mkdocs(tmp_path):
+    """`enabled: false` (the benchmarks' baseline) must build what MkDocs builds without pmkb."""
+    root = copy_sample(tmp_path / "site")
+    _configure(root, ["navigation.sections"])
+    cfg = yaml.safe_load((root / "mkdocs.yml").read_text())
+    for p in cfg["plugins"]:
+        if isinstance(p, dict) and "pmkb" in p:
+            p["pmkb"]["enabled"] = False
+    (root / "mkdocs.yml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    proc, site = _build(root, {})
+    assert "md-nav--primary" in site["misc/notes/index.html"].decode()  # the user's pages make a nav
+    assert _reused(proc.stderr) is None and "pmkb:" not in proc.stderr

@@ -460,8 +460,8 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
     @event_priority(-100)  # once every page is read: the child may put pages through the template
     def on_env(self, env, *, config, files):
         self.nav_memo = None
-        if (self.nav is not None and os.environ.get("PMKB_NAV_MEMO") != "off"
-                and render_ahead.builds_whole_pages(config, self)):
+        if (self.config.enabled and self.core is not None and self.nav is not None
+                and os.environ.get("PMKB_NAV_MEMO") != "off" and render_ahead.builds_whole_pages(config, self)):
             self.nav_memo = nav_memo.install(env, config, self.nav)
         if self.ahead is not None and self.ahead_nav is not None and self.ahead.then_go(self._read_pages(files)):
             self._take_built_pages(env, config, self.ahead_nav)
