@@ -149,10 +149,15 @@ def write_built(page, built: Built) -> None:
     if not built.html.strip():
         return
     try:
-        utils.write_file(built.html.encode("utf-8", errors="xmlcharrefreplace"), page.file.abs_dest_path)
+        utils.write_file(_as_written(built.html), page.file.abs_dest_path)
     except OSError:  # MkDocs' process writes it, and reports what fails
         return
     built.written = True
+
+
+def _as_written(html: str) -> bytes:
+    """A page's output as MkDocs' _build_page encodes it for write_file."""
+    return html.encode("utf-8", errors="xmlcharrefreplace")
 
 
 class SkipWritten:
@@ -170,7 +175,7 @@ class SkipWritten:
 
     def __call__(self, content: bytes, output_path: str) -> None:
         html = self.written.pop(output_path, None)
-        if html is not None and html.encode("utf-8", errors="xmlcharrefreplace") == content:
+        if html is not None and _as_written(html) == content:
             self.skipped += 1
             return
         self.write_file(content, output_path)
