@@ -37,7 +37,7 @@ from .core.parallel import Prefetch
 from .core.parse import content_hash, decode
 from .core.kb import check as run_check
 from .sanitize import clean_html
-from . import nav_memo, render_ahead
+from . import header_render, nav_memo, render_ahead
 from . import site as site_module
 from .site import ASSETS, PROSE_MARK, Page, SiteBuilder, safe_title
 
@@ -123,6 +123,7 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         self.skip_written: render_ahead.SkipWritten | None = None  # MkDocs' write_file while it takes them
         self.nav = None  # this build's (on_nav)
         self.nav_memo: nav_memo.NavMemo | None = None  # Material's nav, rendered once for pages outside it
+        self.header_render: header_render.HeaderRender | None = None  # postmortem pages' Page.render
         self.indexed: dict[str, str] = {}  # src -> page.content the child indexed, of pages read here
         self.kept_in_child: dict[str, render_ahead.Rendered] = {}  # in the child: its renders, for the template
         self.page_memos: dict[str, _PageMemo] = {}  # src -> its memo, for this build's postmortem pages alone
@@ -162,6 +163,9 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
             if f"assets/pmkb/{name}" not in [str(x) for x in target]:
                 target.append(f"assets/pmkb/{name}")
         self.user_nav = config.nav
+        self.header_render = None
+        if os.environ.get("PMKB_HEADER_RENDER") != "markdown" and header_render.usable(config):
+            self.header_render = header_render.HeaderRender(config, PROSE_MARK)
         return config
 
     # ---- files --------------------------------------------------------------------
@@ -541,6 +545,10 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
             self.frozen = False
 
     def on_post_build(self, *, config) -> None:
+        if self.header_render is not None:
+            whole = self.header_render.whole
+            log.debug(f"postmortem pages rendered here with the header kept out of Markdown: "
+                      f"{self.header_render.fast}, whole: {len(whole)}{' (' + ', '.join(whole[:20]) + ')' if whole else ''}")
         if self.nav_memo is not None:
             log.debug(f"nav rendered {len(self.nav_memo.rendered)} times for the pages outside it, "
                       f"reused for {self.nav_memo.reused}")
@@ -709,6 +717,8 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         if memo is None or self.site is None:
             return markdown
         site = self.site
+        if got is None and self.header_render is not None:  # see _render_page
+            page.render = functools.partial(self._render_page, page)
         if not self.serving:
             if got is not None and markdown == got.md_in:
                 render_ahead.log_again(got.logs)
@@ -726,6 +736,12 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
             lambda: site.postmortem_header(pm) + f"\n{PROSE_MARK}\n\n" + site.prose(pm, markdown))
         memo.header = [site.generation, markdown, out, stashed]
         return out
+
+    def _render_page(self, page, config, files) -> None:
+        """Page.render of a postmortem page (set on the page by _page_header): the generated
+        header kept out of Markdown where that renders the page alike (see header_render)."""
+        del page.render
+        self.header_render.render(page, config, files)
 
     on_page_markdown = CombinedEvent(_page_meta, _page_header)
 

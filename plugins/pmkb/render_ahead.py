@@ -247,12 +247,13 @@ class NotRenderedAhead(Exception):
 
 
 def render_in_child(page, config, files) -> tuple[dict, list]:
-    """MkDocs' render of page.markdown, as the attributes it sets and the records it logs."""
+    """MkDocs' render of page.markdown (the page's own render, if a hook set one), as the
+    attributes it sets and the records it logs."""
     before = dict(vars(page))
     config._current_page = page
     try:
         with kept_logs() as records:
-            type(page).render(page, config, files)
+            page.render(config, files)
     finally:
         config._current_page = None
     attrs = {k: v for k, v in vars(page).items() if before.get(k, _MISSING) is not v}

@@ -1,0 +1,154 @@
+"""A postmortem page's Markdown rendered with its generated header kept out of Markdown.
+
+The generated header (postmortem_page.md.j2) reaches Markdown as a few `## ` headings between
+stash placeholders (raw HTML blocks that stand for the card, the tables and the chart). Markdown
+spent 0.6 ms a page on them, a third of what the author's prose costs: each placeholder is an
+HTML block to parse and a paragraph to run the inline patterns over, and the toc extension
+reads every heading. Here only the prose goes through Markdown; the header's blocks are joined
+as Markdown joins them, its headings are rendered once per build with the site's extensions,
+and the table of contents and anchors are those of the whole page.
+
+The result is the one `Page.render` makes of the whole text, or `Page.render` runs on the whole
+text: whenever the header holds anything but headings and placeholders (a template override),
+the prose could change how the header renders (the toc marker, abbreviations, an extension this
+module does not know), or the prose's ids or first heading level would make the toc extension
+number or nest the header's headings otherwise.
+"""
+
+from __future__ import annotations
+
+import re
+
+import markdown
+from mkdocs.structure.toc import get_toc
+
+# Markdown's and pymdownx's extensions that render a `## ` heading from its own text alone
+_KNOWN = frozenset({
+    "toc", "tables", "fenced_code", "admonition", "attr_list", "def_list", "footnotes", "md_in_html", "sane_lists",
+    "nl2br", "smarty", "codehilite", "meta", "legacy_attrs", "legacy_em", "wikilinks",
+})
+_PREFIXES = ("pymdownx.", "material.extensions.")
+_PLACEHOLDER = re.compile(r'<div class="pmkb-stash" data-pmkb-stash="\d+">[^<\n]*</div>\Z')
+_HEADING_HTML = re.compile(r'<h([1-6])\b[^>]*>.*</h\1>\Z')
+_ID = re.compile(r'\bid="([^"]*)"')
+_ID_COUNT = re.compile(r"^(.*)_([0-9]+)$")  # how the toc extension numbers a repeated id
+
+
+def usable(config) -> bool:
+    """Extensions given by name, each one that renders a heading from its text alone."""
+    for ext in config.markdown_extensions:
+        if not isinstance(ext, str):
+            return False
+        name = ext.removeprefix("markdown.extensions.")
+        if name not in _KNOWN and not name.startswith(_PREFIXES):
+            return False
+    return True
+
+
+class _Headings:
+    """The header's headings as the site's Markdown renders them at the top of a page."""
+
+    def __init__(self, html: list[str], tokens: list, ids: set[str], level: int | None) -> None:
+        self.html, self.tokens, self.ids, self.level = html, tokens, ids, level
+
+
+class HeaderRender:
+    """Renders postmortem pages for one build (its Markdown configuration)."""
+
+    def __init__(self, config, mark: str) -> None:
+        self.config, self.mark = config, mark
+        toc = (config.mdx_configs or {}).get("toc") or {}
+        self.toc_marker = toc.get("marker", "[TOC]")
+        self.headings: dict[tuple[str, ...], _Headings | None] = {}
+        self.fast = 0  # pages rendered with the header kept out of Markdown
+        self.whole: list[str] = []  # and those rendered whole (both reported with -v)
+
+    def render(self, page, config, files) -> None:
+        """What MkDocs' Page.render sets, for a page whose Markdown is header, mark, prose."""
+        text = page.markdown
+        head, mark, prose = text.partition(self.mark)
+        parts = self._head(head) if mark and not (self.toc_marker and self.toc_marker in prose) else None
+        if parts is not None:
+            blocks, headings = parts
+            page.markdown = prose
+            try:
+                type(page).render(page, config, files)
+            finally:
+                page.markdown = text
+            if self._fits(page, headings):
+                self._join(page, blocks, headings)
+                self.fast += 1
+                return
+        self.whole.append(page.file.src_uri)
+        type(page).render(page, config, files)
+
+    def _head(self, head: str) -> tuple[list, _Headings] | None:
+        """The header's blocks (placeholder HTML, or the index of a heading) and its headings;
+        None unless every line is blank, a placeholder or a `## ` heading."""
+        blocks: list = []
+        titles: list[str] = []
+        for line in head.split("\n"):
+            if not line:
+                continue
+            if line.startswith("## "):
+                blocks.append(len(titles))
+                titles.append(line)
+            elif _PLACEHOLDER.match(line):
+                blocks.append(line)
+            else:
+                return None
+        key = tuple(titles)
+        if key not in self.headings:
+            self.headings[key] = self._render_headings(key)
+        headings = self.headings[key]
+        return None if headings is None else (blocks, headings)
+
+    def _render_headings(self, titles: tuple[str, ...]) -> _Headings | None:
+        if not titles:
+            return _Headings([], [], set(), None)
+        md = markdown.Markdown(extensions=self.config.markdown_extensions,
+                               extension_configs=self.config.mdx_configs or {})
+        html = md.convert("\n\n".join(titles)).split("\n")
+        if len(html) != len(titles) or not all(_HEADING_HTML.match(h) for h in html):
+            return None
+        ids = [m.group(1) for h in html for m in [_ID.search(h.split(">", 1)[0])] if m]
+        tokens = list(getattr(md, "toc_tokens", []))
+        levels = {t["level"] for t in tokens}
+        if any(t["children"] for t in tokens) or len(levels) > 1:
+            return None
+        return _Headings(html, tokens, set(ids), levels.pop() if levels else None)
+
+    def _fits(self, page, headings: _Headings) -> bool:
+        """Whether the whole text renders the prose as it rendered alone, and the headings as
+        rendered once: no id of the prose's is one the toc extension would number against the
+        header's, and its first heading does not nest under the header's last."""
+        ours = headings.ids
+        if ours:
+            seen = set(page.present_anchor_ids or ())
+            stack = list(page.toc.items)
+            while stack:
+                item = stack.pop()
+                seen.add(item.id)
+                stack.extend(item.children)
+            for anchor in seen:
+                m = _ID_COUNT.match(anchor)
+                if anchor in ours or (m and m.group(1) in ours):
+                    return False
+        items = page.toc.items
+        return not (items and headings.level is not None and items[0].level > headings.level)
+
+    def _join(self, page, blocks: list, headings: _Headings) -> None:
+        """The header's blocks before the prose's HTML, as Markdown joins them: an HTML block is
+        followed by a blank line; the mark is one too, and ends the text when the prose is empty."""
+        out = [b + "\n" if b.__class__ is str else headings.html[b] for b in blocks]
+        out.append(self.mark + ("\n\n" + page.content if page.content else ""))
+        page.content = "\n".join(out)
+        if headings.tokens:
+            toc = get_toc(headings.tokens)
+            rest = page.toc.items
+            if rest:
+                del rest[0].active  # get_toc marks the first entry of the page, which is the header's
+            toc.items.extend(rest)
+            page.toc = toc
+        if headings.ids:
+            page.present_anchor_ids = (page.present_anchor_ids or set()) | headings.ids
