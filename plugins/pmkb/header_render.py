@@ -31,7 +31,7 @@ _PREFIXES = ("pymdownx.", "material.extensions.")
 _PLACEHOLDER = re.compile(r'<div class="pmkb-stash" data-pmkb-stash="\d+">[^<\n]*</div>\Z')
 _HEADING_HTML = re.compile(r'<h([1-6])\b[^>]*>.*</h\1>\Z')
 _ID = re.compile(r'\bid="([^"]*)"')
-_ID_COUNT = re.compile(r"^(.*)_([0-9]+)$")  # how the toc extension numbers a repeated id
+_LINES = re.compile(r"^.+$", re.MULTILINE)
 
 
 def usable(config) -> bool:
@@ -52,44 +52,71 @@ class _Headings:
         self.html, self.tokens, self.ids, self.level = html, tokens, ids, level
 
 
-class HeaderRender:
-    """Renders postmortem pages for one build (its Markdown configuration)."""
+def _settings(config) -> str:
+    return repr((config.markdown_extensions, config.mdx_configs))
 
-    def __init__(self, config, mark: str) -> None:
-        self.config, self.mark = config, mark
+
+class HeaderRender:
+    """Renders postmortem pages for one Markdown configuration. Under serve (`keep`), each
+    page's header as last parsed is kept: in a rebuild most headers are the same text."""
+
+    def __init__(self, config, mark: str, keep: bool = False) -> None:
+        self.config, self.mark, self.keep = config, mark, keep
+        self.settings = _settings(config)
         toc = (config.mdx_configs or {}).get("toc") or {}
         self.toc_marker = toc.get("marker", "[TOC]")
         self.headings: dict[tuple[str, ...], _Headings | None] = {}
+        self.parsed: dict[str, tuple[str, tuple | None]] = {}  # src -> (header text, _head's answer)
+        self.seen: set[str] = set()  # the pages of this build
         self.fast = 0  # pages rendered with the header kept out of Markdown
         self.whole: list[str] = []  # and those rendered whole (both reported with -v)
+
+    def again(self, config) -> HeaderRender:
+        """This renderer for the next build (under serve), or a new one if the Markdown
+        configuration changed."""
+        if _settings(config) != self.settings:
+            return HeaderRender(config, self.mark, self.keep)
+        self.config, self.fast, self.whole = config, 0, []
+        self.parsed = {src: self.parsed[src] for src in self.seen if src in self.parsed}  # pages gone: dropped
+        self.seen = set()
+        return self
 
     def render(self, page, config, files) -> None:
         """What MkDocs' Page.render sets, for a page whose Markdown is header, mark, prose."""
         text = page.markdown
         head, mark, prose = text.partition(self.mark)
-        parts = self._head(head) if mark and not (self.toc_marker and self.toc_marker in prose) else None
+        parts = None
+        if mark and not (self.toc_marker and self.toc_marker in prose):
+            if self.keep:
+                src = page.file.src_uri
+                self.seen.add(src)
+                known = self.parsed.get(src)
+                if known is None or known[0] != head:
+                    known = self.parsed[src] = (head, self._head(head))
+                parts = known[1]
+            else:
+                parts = self._head(head)
         if parts is not None:
-            blocks, headings = parts
+            html, headings = parts
             page.markdown = prose
             try:
                 type(page).render(page, config, files)
             finally:
                 page.markdown = text
             if self._fits(page, headings):
-                self._join(page, blocks, headings)
+                self._join(page, html, headings)
                 self.fast += 1
                 return
         self.whole.append(page.file.src_uri)
         type(page).render(page, config, files)
 
-    def _head(self, head: str) -> tuple[list, _Headings] | None:
-        """The header's blocks (placeholder HTML, or the index of a heading) and its headings;
-        None unless every line is blank, a placeholder or a `## ` heading."""
+    def _head(self, head: str) -> tuple[str, _Headings] | None:
+        """The header's HTML, up to the mark, and its headings; None unless every line is
+        blank, a placeholder or a `## ` heading. An HTML block is followed by a blank line, as
+        Markdown joins them."""
         blocks: list = []
         titles: list[str] = []
-        for line in head.split("\n"):
-            if not line:
-                continue
+        for line in _LINES.findall(head):  # the lines that are not empty (a template leaves many)
             if line.startswith("## "):
                 blocks.append(len(titles))
                 titles.append(line)
@@ -101,7 +128,11 @@ class HeaderRender:
         if key not in self.headings:
             self.headings[key] = self._render_headings(key)
         headings = self.headings[key]
-        return None if headings is None else (blocks, headings)
+        if headings is None:
+            return None
+        out = [b + "\n" if b.__class__ is str else headings.html[b] for b in blocks]
+        out.append(self.mark)
+        return "\n".join(out), headings
 
     def _render_headings(self, titles: tuple[str, ...]) -> _Headings | None:
         if not titles:
@@ -122,27 +153,21 @@ class HeaderRender:
         """Whether the whole text renders the prose as it rendered alone, and the headings as
         rendered once: no id of the prose's is one the toc extension would number against the
         header's, and its first heading does not nest under the header's last."""
-        ours = headings.ids
-        if ours:
-            seen = set(page.present_anchor_ids or ())
-            stack = list(page.toc.items)
-            while stack:
-                item = stack.pop()
-                seen.add(item.id)
-                stack.extend(item.children)
-            for anchor in seen:
-                m = _ID_COUNT.match(anchor)
-                if anchor in ours or (m and m.group(1) in ours):
+        ours, anchors = headings.ids, page.present_anchor_ids or ()
+        if ours and not ours.isdisjoint(anchors):
+            return False
+        for anchor in anchors:
+            if "_" in anchor:  # the toc extension numbers a repeated id: timeline_1
+                base, _, count = anchor.rpartition("_")
+                if base in ours and count.isdigit():
                     return False
         items = page.toc.items
         return not (items and headings.level is not None and items[0].level > headings.level)
 
-    def _join(self, page, blocks: list, headings: _Headings) -> None:
-        """The header's blocks before the prose's HTML, as Markdown joins them: an HTML block is
-        followed by a blank line; the mark is one too, and ends the text when the prose is empty."""
-        out = [b + "\n" if b.__class__ is str else headings.html[b] for b in blocks]
-        out.append(self.mark + ("\n\n" + page.content if page.content else ""))
-        page.content = "\n".join(out)
+    def _join(self, page, html: str, headings: _Headings) -> None:
+        """The header's HTML before the prose's: the mark is an HTML block too, and ends the
+        text when the prose is empty."""
+        page.content = html + "\n\n" + page.content if page.content else html
         if headings.tokens:
             toc = get_toc(headings.tokens)
             rest = page.toc.items

@@ -163,9 +163,12 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
             if f"assets/pmkb/{name}" not in [str(x) for x in target]:
                 target.append(f"assets/pmkb/{name}")
         self.user_nav = config.nav
-        self.header_render = None
-        if os.environ.get("PMKB_HEADER_RENDER") != "markdown" and header_render.usable(config):
-            self.header_render = header_render.HeaderRender(config, PROSE_MARK)
+        if os.environ.get("PMKB_HEADER_RENDER") == "markdown" or not header_render.usable(config):
+            self.header_render = None
+        elif self.header_render is not None and self.serving:
+            self.header_render = self.header_render.again(config)
+        else:
+            self.header_render = header_render.HeaderRender(config, PROSE_MARK, keep=self.serving)
         return config
 
     # ---- files --------------------------------------------------------------------
