@@ -33,6 +33,7 @@ ALIKE = {
                       "[another header's](INC-2025-906-no-prose.md#action-items) and to "
                       "[no anchor](INC-2025-906-no-prose.md#no-such-anchor).\n\n"
                       "### Detail\n\n```\n## not a heading\n```\n\n## Timeline of the fix\n\nDone.\n",
+    "untitled-h1-first": "# The author's heading\n\n## Summary\n\nNo title in the front matter.\n",
 }
 ATTR_ID = {"attr-list-id": "## Summary\n\nA paragraph with the header's id.\n{#action-items}\n"}
 
@@ -43,6 +44,8 @@ def _write_postmortems(root: Path, pages: dict[str, str], start: int) -> None:
     for n, (name, prose) in enumerate(pages.items(), start):
         pid = f"INC-2025-{n}"
         page = front.replace("INC-2025-001", pid).replace("title: ", f"title: {name} ", 1)
+        if name.startswith("untitled"):  # MkDocs titles the page from its first heading, if an h1 comes first
+            page = re.sub(r"^title: .*\n", "", page, flags=re.MULTILINE)
         (root / "postmortems" / "2025" / f"{pid}-{name}.md").write_text(page + "\n" + prose)
 
 

@@ -6,7 +6,7 @@ spent 0.6 ms a page on them, a third of what the author's prose costs: each plac
 HTML block to parse and a paragraph to run the inline patterns over, and the toc extension
 reads every heading. Here only the prose goes through Markdown; the header's blocks are joined
 as Markdown joins them, its headings are rendered once per build with the site's extensions,
-and the table of contents and anchors are those of the whole page.
+and the table of contents, anchors and title from the render are those of the whole page.
 
 The result is the one `Page.render` makes of the whole text, or `Page.render` runs on the whole
 text: whenever the header holds anything but headings and placeholders (a template override),
@@ -166,8 +166,10 @@ class HeaderRender:
 
     def _join(self, page, html: str, headings: _Headings) -> None:
         """The header's HTML before the prose's: the mark is an HTML block too, and ends the
-        text when the prose is empty."""
+        text when the prose is empty. MkDocs titles a page by its first element if that is an
+        h1: on the whole page that is the header's, never one."""
         page.content = html + "\n\n" + page.content if page.content else html
+        page._title_from_render = None
         if headings.tokens:
             toc = get_toc(headings.tokens)
             rest = page.toc.items
