@@ -28,6 +28,7 @@ _KNOWN = frozenset({
     "nl2br", "smarty", "codehilite", "meta", "legacy_attrs", "legacy_em", "wikilinks",
 })
 _PREFIXES = ("pymdownx.", "material.extensions.")
+_WHOLE_PAGE = frozenset({"abbr", "pymdownx.striphtml"})  # definitions anywhere apply everywhere; strips the mark
 _PLACEHOLDER = re.compile(r'<div class="pmkb-stash" data-pmkb-stash="\d+">[^<\n]*</div>\Z')
 _HEADING_HTML = re.compile(r'<h([1-6])\b[^>]*>.*</h\1>\Z')
 _ID = re.compile(r'\bid="([^"]*)"')
@@ -40,7 +41,7 @@ def usable(config) -> bool:
         if not isinstance(ext, str):
             return False
         name = ext.removeprefix("markdown.extensions.")
-        if name not in _KNOWN and not name.startswith(_PREFIXES):
+        if name in _WHOLE_PAGE or (name not in _KNOWN and not name.startswith(_PREFIXES)):
             return False
     return True
 
