@@ -19,7 +19,7 @@ SAMPLE = sorted((REPO / "postmortems" / "2025").glob("INC-2025-001-*.md"))[0]
 # prose that the toc extension would number or nest differently next to the header's headings,
 # or that renders a table of contents of the whole page: each page must be rendered whole
 WHOLE = {
-    "body-timeline": "## Summary\n\nA summary.\n\n## Timeline\n\nThe author's own timeline.\n",
+    "body-timeline": "## Summary\n\nA summary, a [gone](missing-page.md) link.\n\n## Timeline\n\nThe author's own.\n",
     "first-heading-deeper": "### A note before the summary\n\nNested under the header's last heading.\n\n"
                             "## Summary\n\nA summary.\n",
     "toc-marker": "## Summary\n\n[TOC]\n\nA summary.\n",
@@ -31,10 +31,14 @@ ALIKE = {
     "no-prose": "",
     "other-headings": "# A title of the author's\n\nIntro.\n\n## Summary\n\nA [link](#key-times), links to "
                       "[another header's](INC-2025-906-no-prose.md#action-items) and to "
-                      "[no anchor](INC-2025-906-no-prose.md#no-such-anchor).\n\n"
+                      "[no anchor](INC-2025-906-no-prose.md#no-such-anchor), [gone](missing-page.md).\n\n"
                       "### Detail\n\n```\n## not a heading\n```\n\n## Timeline of the fix\n\nDone.\n",
     "untitled-h1-first": "# The author's heading\n\n## Summary\n\nNo title in the front matter.\n",
+    "tabs": '## Summary\n\n=== "Timeline"\n\n    In a tab.\n\n=== "Other"\n\n    More.\n',
 }
+# where a table of contents is asked for otherwise: the configured marker, or a snippet's
+MARKERS = {"custom-marker": "## Summary\n\n{{toc}}\n\nA summary.\n",
+           "snippet-toc": '## Summary\n\n--8<-- "toc.md"\n\nA summary.\n'}
 ATTR_ID = {"attr-list-id": "## Summary\n\nA paragraph with the header's id.\n{#action-items}\n"}
 
 
@@ -50,6 +54,8 @@ def _write_postmortems(root: Path, pages: dict[str, str], start: int) -> None:
 
 
 def _site(root: Path, extensions: list, workers: int = 2) -> None:
+    (root / "snippets").mkdir(exist_ok=True)
+    (root / "snippets" / "toc.md").write_text("[TOC]\n\n{{toc}}\n")
     cfg = yaml.safe_load((root / "mkdocs.yml").read_text())
     cfg["markdown_extensions"] = extensions
     cfg["validation"] = {"anchors": "warn"}  # links to the header's anchors from other pages are checked
@@ -92,15 +98,19 @@ EXTENSION_SETS = {  # the extensions, and the pages rendered whole with them
     "mkdocs-defaults": ([], list(WHOLE)),  # `{#action-items}` is text
     # the author's first heading is an h4, deeper than the toc: it nests under nothing
     "baselevel-and-pymdownx": ([{"toc": {"baselevel": 2, "permalink": "#", "toc_depth": 3}}, "footnotes",
-                                "pymdownx.superfences", "pymdownx.details", "attr_list"],
+                                "pymdownx.superfences", "pymdownx.details", "attr_list", "pymdownx.tabbed"],
                                [c for c in EVERY_CASE if c != "first-heading-deeper"]),
+    # toc configured by its full name, with a marker of its own; a snippet may hold the marker
+    "full-name-marker-snippets": ([{"markdown.extensions.toc": {"marker": "{{toc}}", "permalink": True}},
+                                  {"pymdownx.snippets": {"base_path": ["snippets"]}}, "pymdownx.tabbed"],
+                                 [c for c in WHOLE if c != "toc-marker"] + list(MARKERS)),
 }
 
 
 @pytest.mark.parametrize("name", list(EXTENSION_SETS))
 def test_the_site_is_the_one_markdown_makes_of_the_whole_page(tmp_path, name):
     extensions, whole = EXTENSION_SETS[name]
-    pages = {**WHOLE, **ALIKE, **ATTR_ID}
+    pages = {**WHOLE, **ALIKE, **ATTR_ID, **MARKERS}
     sites, logs = {}, {}
     for mode, env in (("kept-out", {}), ("whole", {"PMKB_HEADER_RENDER": "markdown"}),
                       ("one-process", {"PMKB_RENDER_AHEAD": "off"})):
@@ -118,6 +128,9 @@ def test_the_site_is_the_one_markdown_makes_of_the_whole_page(tmp_path, name):
     assert _whole(logs["one-process"]) == set(whole)
     for mode in ("kept-out", "whole"):  # MkDocs knows the header's anchors: only the link to none is reported
         assert re.findall(r"does not contain an anchor '#([^']*)'", logs[mode]) == ["no-such-anchor"], mode
+    for mode, log in logs.items():  # a render's messages once, whichever way the page was rendered
+        assert sorted(re.findall(r"Doc file '2025/INC-2025-\d+-([a-z-]+)\.md' contains a link 'missing-page\.md'",
+                                 log)) == ["body-timeline", "other-headings"], mode
     # what the header renders to is there: its headings in the table of contents, with their ids
     page = sites["one-process"][next(k for k in sites["one-process"] if "-other-headings/" in k)].decode()
     toc = page[page.index('<nav class="md-nav md-nav--secondary"'):]
@@ -126,25 +139,45 @@ def test_the_site_is_the_one_markdown_makes_of_the_whole_page(tmp_path, name):
     assert page.index('id="key-times"') < page.index('id="summary"')
 
 
-@pytest.mark.parametrize("extension", ["abbr", "markdown.extensions.abbr", "pymdownx.striphtml", "some_other.extension"])
-def test_an_extension_that_may_read_the_whole_page_has_every_page_rendered_whole(tmp_path, extension):
+SLUGIFIED_TABS = """  - pymdownx.tabbed:
+      alternate_style: true
+      slugify: !!python/object/apply:pymdownx.slugs.slugify
+        kwds:
+          case: lower
+"""
+WHOLE_PAGE_EXTENSIONS = {  # as written in mkdocs.yml's markdown_extensions
+    "abbr": "  - abbr\n", "abbr-full-name": "  - markdown.extensions.abbr\n",
+    "extra": "  - pymdownx.extra\n",  # loads abbr
+    "striphtml": "  - pymdownx.striphtml\n", "preview": "  - material.extensions.preview\n",
+    "slugified-tabs": SLUGIFIED_TABS, "unknown": "  - some_other.extension\n",
+}
+
+
+@pytest.mark.parametrize("name", list(WHOLE_PAGE_EXTENSIONS))
+def test_an_extension_that_may_read_the_whole_page_has_every_page_rendered_whole(tmp_path, name):
     """Abbreviations defined in the prose apply to the header's headings too; striphtml strips
-    the comment that marks where the prose begins; what another extension does is unknown."""
+    the comment that marks where the prose begins; slugified tabs are numbered against the
+    header's ids; what another extension does is unknown."""
     root = copy_sample(tmp_path / "site")
-    _write_postmortems(root, {"abbr": "## Summary\n\nThe Key times.\n\n*[Key]: A word of the header's\n"}, 901)
-    if extension == "some_other.extension":  # a local extension that changes nothing
-        (root / "some_other").mkdir()
-        (root / "some_other" / "__init__.py").write_text("")
-        (root / "some_other" / "extension.py").write_text(
-            "from markdown.extensions import Extension\n\n"
-            "class Noop(Extension):\n    def extendMarkdown(self, md):\n        pass\n\n"
-            "def makeExtension(**kwargs):\n    return Noop(**kwargs)\n")
-    _site(root, [extension, "toc"])
+    _write_postmortems(root, {"abbr": "## Summary\n\nThe Key times.\n\n*[Key]: A word of the header's\n",
+                              "tabs": '## Summary\n\n=== "Timeline"\n\n    In a tab.\n'}, 901)
+    (root / "some_other").mkdir()  # a local extension that changes nothing
+    (root / "some_other" / "__init__.py").write_text("")
+    (root / "some_other" / "extension.py").write_text(
+        "from markdown.extensions import Extension\n\n"
+        "class Noop(Extension):\n    def extendMarkdown(self, md):\n        pass\n\n"
+        "def makeExtension(**kwargs):\n    return Noop(**kwargs)\n")
+    _site(root, ["toc"])
+    text = (root / "mkdocs.yml").read_text()
+    (root / "mkdocs.yml").write_text(text.replace("markdown_extensions:\n- toc\n",
+                                                  "markdown_extensions:\n  - toc\n" + WHOLE_PAGE_EXTENSIONS[name]))
     stderr, site = _build(root, {"PYTHONPATH": str(root)})
     assert _counts(stderr) is None
-    if extension.endswith("abbr"):
+    if "abbr" in name or name == "extra":
         assert '<abbr title="A word of the header\'s">Key</abbr> times</h2>' in \
             site["2025/INC-2025-901-abbr/index.html"].decode()
+    if name == "slugified-tabs":  # numbered against the header's heading, as Markdown does on the whole page
+        assert 'id="timeline_1"' in site["2025/INC-2025-902-tabs/index.html"].decode()
 
 
 def test_a_header_template_with_markdown_of_its_own_is_rendered_whole(tmp_path):

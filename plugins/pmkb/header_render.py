@@ -17,18 +17,30 @@ number or nest the header's headings otherwise.
 
 from __future__ import annotations
 
+import logging
 import re
+from contextlib import contextmanager
 
 import markdown
 from mkdocs.structure.toc import get_toc
 
-# Markdown's and pymdownx's extensions that render a `## ` heading from its own text alone
+# Extensions that work on the prose alone and render a `## ` heading from its own text alone
+# (each checked against what it does to the rest of a page: abbr's definitions apply to the
+# whole page, pymdownx.extra loads abbr, striphtml strips the prose mark, preview, critic,
+# pathconverter and b64 work on the whole output; none of those is here)
 _KNOWN = frozenset({
     "toc", "tables", "fenced_code", "admonition", "attr_list", "def_list", "footnotes", "md_in_html", "sane_lists",
     "nl2br", "smarty", "codehilite", "meta", "legacy_attrs", "legacy_em", "wikilinks",
+    "pymdownx.arithmatex", "pymdownx.betterem", "pymdownx.caret", "pymdownx.details", "pymdownx.emoji",
+    "pymdownx.escapeall", "pymdownx.fancylists", "pymdownx.highlight", "pymdownx.inlinehilite", "pymdownx.keys",
+    "pymdownx.magiclink", "pymdownx.mark", "pymdownx.progressbar", "pymdownx.saneheaders", "pymdownx.smartsymbols",
+    "pymdownx.snippets", "pymdownx.superfences", "pymdownx.tasklist", "pymdownx.tilde",
+    "pymdownx.blocks.admonition", "pymdownx.blocks.caption", "pymdownx.blocks.definition", "pymdownx.blocks.details",
+    "pymdownx.blocks.html",
 })
-_PREFIXES = ("pymdownx.", "material.extensions.")
-_WHOLE_PAGE = frozenset({"abbr", "pymdownx.striphtml"})  # definitions anywhere apply everywhere; strips the mark
+# tabs get ids after MkDocs has collected the page's anchors: known only while not slugified
+# (with `slugify` a tab's id is its title's, numbered against the headings' or prefixed with one)
+_UNLESS_SLUGIFIED = frozenset({"pymdownx.tabbed", "pymdownx.blocks.tab"})
 _PLACEHOLDER = re.compile(r'<div class="pmkb-stash" data-pmkb-stash="\d+">[^<\n]*</div>\Z')
 _HEADING_HTML = re.compile(r'<h([1-6])\b[^>]*>.*</h\1>\Z')
 _ID = re.compile(r'\bid="([^"]*)"')
@@ -36,14 +48,23 @@ _LINES = re.compile(r"^.+$", re.MULTILINE)
 
 
 def usable(config) -> bool:
-    """Extensions given by name, each one that renders a heading from its text alone."""
+    """Extensions given by name, each known to work on the prose alone (see _KNOWN)."""
+    configs = config.mdx_configs or {}
     for ext in config.markdown_extensions:
         if not isinstance(ext, str):
             return False
         name = ext.removeprefix("markdown.extensions.")
-        if name in _WHOLE_PAGE or (name not in _KNOWN and not name.startswith(_PREFIXES)):
+        if name in _UNLESS_SLUGIFIED:
+            if (configs.get(ext) or {}).get("slugify"):
+                return False
+        elif name not in _KNOWN:
             return False
     return True
+
+
+def _toc_settings(config) -> dict:
+    configs = config.mdx_configs or {}
+    return configs.get("toc") or configs.get("markdown.extensions.toc") or {}
 
 
 class _Headings:
@@ -64,8 +85,10 @@ class HeaderRender:
     def __init__(self, config, mark: str, keep: bool = False) -> None:
         self.config, self.mark, self.keep = config, mark, keep
         self.settings = _settings(config)
-        toc = (config.mdx_configs or {}).get("toc") or {}
+        toc = _toc_settings(config)
         self.toc_marker = toc.get("marker", "[TOC]")
+        # a marker the prose brings in some other way (a snippet) shows in its render
+        self.toc_div = f'<div class="{toc.get("toc_class", "toc")}">'
         self.headings: dict[tuple[str, ...], _Headings | None] = {}
         self.parsed: dict[str, tuple[str, tuple | None]] = {}  # src -> (header text, _head's answer)
         self.seen: set[str] = set()  # the pages of this build
@@ -101,11 +124,14 @@ class HeaderRender:
             html, headings = parts
             page.markdown = prose
             try:
-                type(page).render(page, config, files)
+                with _held_logs() as records:  # logged if this render is the page's, else dropped
+                    type(page).render(page, config, files)
             finally:
                 page.markdown = text
-            if self._fits(page, headings):
+            if self.toc_div not in page.content and self._fits(page, headings):
                 self._join(page, html, headings)
+                for record in records:
+                    logging.getLogger(record.name).handle(record)
                 self.fast += 1
                 return
         self.whole.append(page.file.src_uri)
@@ -138,9 +164,13 @@ class HeaderRender:
     def _render_headings(self, titles: tuple[str, ...]) -> _Headings | None:
         if not titles:
             return _Headings([], [], set(), None)
-        md = markdown.Markdown(extensions=self.config.markdown_extensions,
-                               extension_configs=self.config.mdx_configs or {})
-        html = md.convert("\n\n".join(titles)).split("\n")
+        try:
+            md = markdown.Markdown(extensions=self.config.markdown_extensions,
+                                   extension_configs=self.config.mdx_configs or {})
+            with _held_logs():  # the whole render of a page logs whatever this would
+                html = md.convert("\n\n".join(titles)).split("\n")
+        except Exception:  # noqa: BLE001 - an extension that needs more than Markdown: pages render whole
+            return None
         if len(html) != len(titles) or not all(_HEADING_HTML.match(h) for h in html):
             return None
         ids = [m.group(1) for h in html for m in [_ID.search(h.split(">", 1)[0])] if m]
@@ -180,3 +210,15 @@ class HeaderRender:
             page.toc = toc
         if headings.ids:
             page.present_anchor_ids = (page.present_anchor_ids or set()) | headings.ids
+
+
+@contextmanager
+def _held_logs():
+    """Records logged meanwhile, held back instead of handled (the caller may handle them)."""
+    records: list[logging.LogRecord] = []
+    handle = logging.Logger.handle
+    logging.Logger.handle = lambda logger, record: records.append(record)
+    try:
+        yield records
+    finally:
+        logging.Logger.handle = handle
