@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import re
-from contextlib import contextmanager
 
 import markdown
 from mkdocs.structure.toc import get_toc
@@ -212,13 +211,17 @@ class HeaderRender:
             page.present_anchor_ids = (page.present_anchor_ids or set()) | headings.ids
 
 
-@contextmanager
-def _held_logs():
-    """Records logged meanwhile, held back instead of handled (the caller may handle them)."""
-    records: list[logging.LogRecord] = []
-    handle = logging.Logger.handle
-    logging.Logger.handle = lambda logger, record: records.append(record)
-    try:
-        yield records
-    finally:
-        logging.Logger.handle = handle
+class _held_logs:  # noqa: N801 - used as a context manager, like contextlib's
+    """Records logged meanwhile, held back instead of handled (the caller may handle them).
+    Logger.handle is looked up on the class, and a list's append takes the record alone."""
+
+    __slots__ = ("records", "handle")
+
+    def __enter__(self) -> list[logging.LogRecord]:
+        self.records: list[logging.LogRecord] = []
+        self.handle = logging.Logger.handle
+        logging.Logger.handle = self.records.append
+        return self.records
+
+    def __exit__(self, *exc) -> None:
+        logging.Logger.handle = self.handle
