@@ -163,13 +163,13 @@ class HeaderRender:
     def _render_headings(self, titles: tuple[str, ...]) -> _Headings | None:
         if not titles:
             return _Headings([], [], set(), None)
-        try:
-            md = markdown.Markdown(extensions=self.config.markdown_extensions,
-                                   extension_configs=self.config.mdx_configs or {})
-            with _held_logs():  # the whole render of a page logs whatever this would
+        with _held_logs():  # dropped: the whole render of a page logs whatever this would
+            try:
+                md = markdown.Markdown(extensions=self.config.markdown_extensions,
+                                       extension_configs=self.config.mdx_configs or {})
                 html = md.convert("\n\n".join(titles)).split("\n")
-        except Exception:  # noqa: BLE001 - an extension that needs more than Markdown: pages render whole
-            return None
+            except Exception:  # noqa: BLE001 - an extension that needs more than Markdown: pages render whole
+                return None
         if len(html) != len(titles) or not all(_HEADING_HTML.match(h) for h in html):
             return None
         ids = [m.group(1) for h in html for m in [_ID.search(h.split(">", 1)[0])] if m]
@@ -212,7 +212,8 @@ class HeaderRender:
 
 
 class _held_logs:  # noqa: N801 - used as a context manager, like contextlib's
-    """Records logged meanwhile, held back instead of handled (the caller may handle them).
+    """Records logged meanwhile, held back instead of handled (the caller may handle them),
+    unless the block raises: then they are handled, as they would have been before the error.
     Logger.handle is looked up on the class, and a list's append takes the record alone."""
 
     __slots__ = ("records", "handle")
@@ -223,5 +224,8 @@ class _held_logs:  # noqa: N801 - used as a context manager, like contextlib's
         logging.Logger.handle = self.records.append
         return self.records
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, kind, error, traceback) -> None:
         logging.Logger.handle = self.handle
+        if kind is not None:
+            for record in self.records:
+                logging.getLogger(record.name).handle(record)
