@@ -19,9 +19,12 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass
 
 import markdown
 from mkdocs.structure.toc import get_toc
+
+from .render_ahead import log_again
 
 # Extensions that work on the prose alone and render a `## ` heading from its own text alone
 # (each checked against what it does to the rest of a page: abbr's definitions apply to the
@@ -66,11 +69,14 @@ def _toc_settings(config) -> dict:
     return configs.get("toc") or configs.get("markdown.extensions.toc") or {}
 
 
+@dataclass(slots=True)
 class _Headings:
     """The header's headings as the site's Markdown renders them at the top of a page."""
 
-    def __init__(self, html: list[str], tokens: list, ids: set[str], level: int | None) -> None:
-        self.html, self.tokens, self.ids, self.level = html, tokens, ids, level
+    html: list[str]  # each heading's HTML
+    tokens: list  # the toc extension's entries for them
+    ids: set[str]
+    level: int | None  # their level in the table of contents (None: none is in it)
 
 
 def _settings(config) -> str:
@@ -129,8 +135,7 @@ class HeaderRender:
                 page.markdown = text
             if self.toc_div not in page.content and self._fits(page, headings):
                 self._join(page, html, headings)
-                for record in records:
-                    logging.getLogger(record.name).handle(record)
+                log_again(records)
                 self.fast += 1
                 return
         self.whole.append(page.file.src_uri)
@@ -227,5 +232,4 @@ class _held_logs:  # noqa: N801 - used as a context manager, like contextlib's
     def __exit__(self, kind, error, traceback) -> None:
         logging.Logger.handle = self.handle
         if kind is not None:
-            for record in self.records:
-                logging.getLogger(record.name).handle(record)
+            log_again(self.records)
