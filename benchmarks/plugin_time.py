@@ -6,8 +6,9 @@
 With --serve it does what `mkdocs serve` does: one build, then (after editing one
 postmortem) a second build with the same plugin instance, and reports the second:
 the plugin's share of a rebuild, every event counted, next to the whole rebuild. The
-plugin's own code in MkDocs' render of a postmortem page (see pmkb.header_render) counts
-as "header render": the render of the prose by MkDocs within it does not.
+plugin's own code in MkDocs' render of a page counts as "page render": the header kept out of
+Markdown (pmkb.header_render) and, under serve, renders kept from the last build
+(pmkb.render_memo). MkDocs' own render of the page's Markdown within it does not count.
 """
 
 from __future__ import annotations
@@ -41,13 +42,11 @@ def instrument() -> dict[str, float]:
             wrapper.mkdocs_priority = original.mkdocs_priority
         return wrapper
 
-    # pmkb's own code inside MkDocs' Page.render of a postmortem (header_render), the render of
-    # the prose by MkDocs' Page.render within it left out
+    # pmkb's own code inside MkDocs' Page.render of a page (PmkbPlugin._render_page and, under
+    # serve, _render_other: the render memo and header render), MkDocs' Page.render left out
     from mkdocs.structure.pages import Page
 
-    from pmkb.header_render import HeaderRender
-
-    inner = [0.0, 0]  # seconds in Page.render called from HeaderRender.render, depth
+    inner = [0.0, 0]  # seconds in Page.render called from those, depth
 
     def page_render(self, config, files, _render=Page.render):
         if not inner[1]:
@@ -58,16 +57,20 @@ def instrument() -> dict[str, float]:
         finally:
             inner[0] += time.perf_counter() - t
 
-    def header_render(self, page, config, files, _render=HeaderRender.render):
-        t, before = time.perf_counter(), inner[0]
-        inner[1] += 1
-        try:
-            return _render(self, page, config, files)
-        finally:
-            inner[1] -= 1
-            spent["header render"] += time.perf_counter() - t - (inner[0] - before)
+    def counted(render):
+        def render_page(self, page, config, files):
+            t, before = time.perf_counter(), inner[0]
+            inner[1] += 1
+            try:
+                return render(self, page, config, files)
+            finally:
+                inner[1] -= 1
+                spent["page render"] += time.perf_counter() - t - (inner[0] - before)
+        return render_page
 
-    Page.render, HeaderRender.render = page_render, header_render
+    Page.render = page_render
+    PmkbPlugin._render_page = counted(PmkbPlugin._render_page)
+    PmkbPlugin._render_other = counted(PmkbPlugin._render_other)
     for name in events:
         original = PmkbPlugin.__dict__.get(name)
         if isinstance(original, CombinedEvent):  # several handlers of one event, each its own priority
@@ -103,4 +106,4 @@ if __name__ == "__main__":
     total, spent = timed_build(args[0], args[1] if len(args) > 1 else "/tmp/pmkb-plugin-time", "--serve" in sys.argv)
     print(f"build {total:.2f} s; plugin events {sum(spent.values()):.3f} s")
     for k, v in sorted(spent.items(), key=lambda kv: -kv[1]):
-        print(f"  {k:<20} {v:.3f} s")
+        print(f"  {k:<20} {v:.4f} s")

@@ -39,6 +39,18 @@ def build(root: Path, *args: str, out: str = "site") -> subprocess.CompletedProc
                           capture_output=True, text=True, env=ENV, timeout=300)
 
 
+def same_as_a_fresh_build(root: Path, served: Path, out: Path) -> dict:
+    """The files of a fresh build of `root` into `out`, after checking that `served` (what the
+    serve rebuilds wrote) has exactly them, byte for byte."""
+    proc = build(root, out=str(out))
+    assert proc.returncode == 0, proc.stderr
+    fresh = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    again = {p.relative_to(served): p.read_bytes() for p in served.rglob("*") if p.is_file()}
+    assert sorted(again) == sorted(fresh)
+    assert [str(p) for p in sorted(fresh) if again[p] != fresh[p]] == []
+    return fresh
+
+
 def front_matter(path: Path) -> dict:
     text = path.read_text(encoding="utf-8-sig")
     return yaml.safe_load(text.split("---", 2)[1])

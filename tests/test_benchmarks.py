@@ -14,7 +14,7 @@ from generate import generate, write_config  # noqa: E402
 
 
 def _knowledge_base(root):
-    """300 postmortems: enough for the header render to show in milliseconds."""
+    """300 postmortems: enough for pmkb's code in the pages' render to show in tenths of a millisecond."""
     generate(root, 300)
     write_config(root)
     return root
@@ -30,14 +30,16 @@ def _plugin_time(root, env: dict) -> tuple[float, float, dict[str, float]]:
     return float(head.group(1)), float(head.group(2)), parts
 
 
-def test_the_serve_share_counts_the_header_render_inside_mkdocs_render(tmp_path):
-    """The plugin's own code in Page.render of each postmortem is part of its share; without
-    the header render (PMKB_HEADER_RENDER=markdown) there is none to count."""
-    root = _knowledge_base(tmp_path / "kept-out")
-    rebuild, share, parts = _plugin_time(root, {})
-    assert 0 < parts["header render"] < share < rebuild
-    assert abs(sum(parts.values()) - share) < 0.002  # the share is the parts, rounded to ms
-    assert "on_files" in parts and "on_page_markdown" in parts
+def test_the_serve_share_counts_pmkb_code_inside_mkdocs_render(tmp_path):
+    """The plugin's own code in Page.render of each page is part of its share: the header render
+    and the render memo (kept renders, under serve). Without the header render
+    (PMKB_HEADER_RENDER=markdown) there is neither, and none to count."""
+    for env in ({}, {"PMKB_RENDER_MEMO": "off"}):
+        root = _knowledge_base(tmp_path / f"kept-out-{len(env)}")
+        rebuild, share, parts = _plugin_time(root, env)
+        assert 0 < parts["page render"] < share < rebuild
+        assert abs(sum(parts.values()) - share) < 0.002  # the share is the parts, rounded
+        assert "on_files" in parts and "on_page_markdown" in parts
     root = _knowledge_base(tmp_path / "whole")
     _, _, parts = _plugin_time(root, {"PMKB_HEADER_RENDER": "markdown"})
-    assert "header render" not in parts and "on_files" in parts
+    assert "page render" not in parts and "on_files" in parts

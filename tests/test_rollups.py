@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sitetools import ENV, build, copy_sample, sample_postmortems, site_postmortems
+from sitetools import ENV, build, copy_sample, same_as_a_fresh_build, sample_postmortems, site_postmortems
 from pmkb.core.cache import FORMAT
 
 AS_OF = date(2025, 6, 30)
@@ -282,18 +282,6 @@ def test_overdue_policy_raises_old_major_items(tmp_path):
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-def _same_as_a_fresh_build(root: Path, served: Path, out: Path) -> dict:
-    """The files of a fresh build of `root` into `out`, after checking that `served` (what the
-    serve rebuilds wrote) has exactly them, byte for byte."""
-    proc = build(root, out=str(out))
-    assert proc.returncode == 0, proc.stderr
-    fresh = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
-    again = {p.relative_to(served): p.read_bytes() for p in served.rglob("*") if p.is_file()}
-    assert sorted(again) == sorted(fresh)
-    assert [str(p) for p in sorted(fresh) if again[p] != fresh[p]] == []
-    return fresh
-
-
 @pytest.mark.parametrize("edition", ["internal", "public"])
 def test_serve_rebuild_equals_a_fresh_build(tmp_path, monkeypatch, edition):
     """Everything reused across `mkdocs serve` rebuilds (results by file stat and content, rows,
@@ -345,7 +333,7 @@ def test_serve_rebuild_equals_a_fresh_build(tmp_path, monkeypatch, edition):
     mkdocs_build(cfg)
     assert calls == [md.relative_to(root).as_posix()]  # the other files were not even read
 
-    fresh = _same_as_a_fresh_build(root, served, tmp_path / "fresh")
+    fresh = same_as_a_fresh_build(root, served, tmp_path / "fresh")
     summary = fresh[next(p for p in fresh if "INC-2024-003" in str(p) and p.suffix == ".html")]
     if edition == "public":
         assert b"renewed the certificate" in summary and b"Xantippe" not in summary
@@ -553,7 +541,7 @@ def test_serve_rebuild_updates_the_headers_that_name_an_edited_postmortem(tmp_pa
     assert "INC-2024-001" in rendered and "INC-2025-004" in rendered
     assert len(rendered) < len(sample_postmortems(root, "internal")) // 2  # the others were kept
 
-    fresh = _same_as_a_fresh_build(root, served, tmp_path / "fresh")
+    fresh = same_as_a_fresh_build(root, served, tmp_path / "fresh")
     page = next(b for p, b in fresh.items() if "INC-2025-004" in str(p) and p.suffix == ".html")
     assert b"Edited Checkout" in page
 

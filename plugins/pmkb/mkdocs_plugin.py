@@ -37,7 +37,7 @@ from .core.parallel import Prefetch
 from .core.parse import content_hash, decode
 from .core.kb import check as run_check
 from .sanitize import clean_html
-from . import header_render, nav_memo, render_ahead
+from . import header_render, nav_memo, render_ahead, render_memo
 from . import site as site_module
 from .site import ASSETS, PROSE_MARK, Page, SiteBuilder, safe_title
 
@@ -124,6 +124,12 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         self.nav = None  # this build's (on_nav)
         self.nav_memo: nav_memo.NavMemo | None = None  # Material's nav, rendered once for pages outside it
         self.header_render: header_render.HeaderRender | None = None  # postmortem pages' Page.render
+        self.render_memo: render_memo.RenderMemo | None = None  # under serve, pages' renders kept for the next build
+        self.pm_render = None  # this build's header_render.render
+        # under serve, src -> (page.content, unstashed) of pages other than postmortems, the last
+        # build's and this one's (a postmortem's is in its _PageMemo)
+        self.unstashed_before: dict[str, tuple[str, str]] = {}
+        self.unstashed_now: dict[str, tuple[str, str]] = {}
         self.indexed: dict[str, str] = {}  # src -> page.content the child indexed, of pages read here
         self.kept_in_child: dict[str, render_ahead.Rendered] = {}  # in the child: its renders, for the template
         self.page_memos: dict[str, _PageMemo] = {}  # src -> its memo, for this build's postmortem pages alone
@@ -169,6 +175,11 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
             self.header_render = self.header_render.again(config)
         else:
             self.header_render = header_render.HeaderRender(config, PROSE_MARK, keep=self.serving)
+        if (self.serving and self.header_render is not None and render_memo.usable(config)
+                and os.environ.get("PMKB_RENDER_MEMO") != "off"):
+            self.render_memo = self.render_memo or render_memo.RenderMemo()
+        else:
+            self.render_memo = None
         return config
 
     # ---- files --------------------------------------------------------------------
@@ -251,6 +262,10 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         if self.serving:
             self._remember(config, edition)
             self.meta_shared = render_ahead.no_other_page_hooks(config, self, (*render_ahead.PAGE_EVENTS, "post_page"))
+            if self.render_memo is not None:
+                self.render_memo.start(shared=self.meta_shared)
+                self.pm_render = self.header_render.render  # bound once, not once a page
+            self.unstashed_before, self.unstashed_now = self.unstashed_now, {}
         self.site = SiteBuilder(self.result, self.core, use_directory_urls=config.use_directory_urls,
                                 site_name=config.site_name, stash=True, edition=edition, previous=self.previous,
                                 memo=self.serving)
@@ -552,6 +567,9 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
             whole = self.header_render.whole
             log.debug(f"postmortem pages rendered here with the header kept out of Markdown: "
                       f"{self.header_render.fast}, whole: {len(whole)}{' (' + ', '.join(whole[:20]) + ')' if whole else ''}")
+        if self.render_memo is not None:
+            log.debug(f"postmortem pages whose render was kept from the last build: {self.render_memo.reused}, "
+                      f"rendered: {self.render_memo.rendered}")
         if self.nav_memo is not None:
             log.debug(f"nav rendered {len(self.nav_memo.rendered)} times for the pages outside it, "
                       f"reused for {self.nav_memo.reused}")
@@ -718,6 +736,8 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
             page.render = functools.partial(self._render_taken, page, got)
         memo = self._memo_of(page)
         if memo is None or self.site is None:
+            if self.render_memo is not None and self.site is not None:
+                page.render = functools.partial(self._render_other, page)
             return markdown
         site = self.site
         if got is None and self.header_render is not None:  # see _render_page
@@ -744,22 +764,40 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         """Page.render of a postmortem page (set on the page by _page_header): the generated
         header kept out of Markdown where that renders the page alike (see header_render)."""
         del page.render
-        self.header_render.render(page, config, files)
+        if self.render_memo is not None:
+            self.render_memo.render(page, config, files, self.pm_render)
+        else:
+            self.header_render.render(page, config, files)
+
+    def _render_other(self, page, config, files) -> None:
+        """Page.render of any other page under serve (set by _page_header): kept for the next
+        build too (see render_memo). Generated index and rollup pages are most of them."""
+        del page.render
+        self.render_memo.render(page, config, files, type(page).render)
 
     on_page_markdown = CombinedEvent(_page_meta, _page_header)
 
     # After Material's search has indexed the page: the stashed tables and charts go back in.
     @event_priority(-100)
     def on_page_context(self, context, *, page, config, nav):
-        memo = self._memo_of(page)
-        keep = self.serving and memo is not None
-        known = memo.unstashed if keep else None
         # Under serve, usually the very string on_page_content returned in the last build: its
         # placeholders stand for the same stashed HTML as then, since stash keys are never reused
-        # for other HTML. Compared by identity first, before touching either string.
-        if known is not None and known[0] is page.content and not self.got and not self.built:
+        # for other HTML. Compared by identity first, before touching either string. (`unstashed`
+        # is kept only under serve, where nothing is rendered ahead; the memo is looked up inline:
+        # between two pages' templates every object a hook touches is out of the CPU's caches,
+        # about 0.5 µs each, see _memo_of.)
+        memo = page.__dict__.get("pmkb_memo")
+        if memo is not None:
+            known = memo.unstashed
+        else:  # any other page: a generated one's stashed tables too
+            known = self.unstashed_before.get(page.file.src_uri) if self.unstashed_before else None
+            if known is not None:
+                self.unstashed_now[page.file.src_uri] = known
+        if known is not None and known[0] is page.content:
             page.content = known[1]
             return context
+        memo = self._memo_of(page)
+        keep = self.serving and memo is not None
         if self.site is None or not page.content:
             return context
         built = self.built.pop(page.file.src_uri, None) if self.built else None
@@ -780,10 +818,16 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         html = self.site.unstash(page.content)
         if keep:
             memo.unstashed = (page.content, html)
+        elif self.serving and memo is None and self.render_memo is not None:  # its content is kept
+            self.unstashed_now[page.file.src_uri] = (page.content, html)
         page.content = html
         return context
 
     def on_page_content(self, html, *, page, config, files):
+        memo = page.__dict__.get("pmkb_memo")  # under serve (see on_page_context)
+        known = memo.cleaned if memo is not None else None
+        if known is not None and known[0] is html:
+            return known[1]
         memo = self._memo_of(page)
         if memo is None:
             return html
