@@ -201,6 +201,43 @@ def test_another_plugin_changing_the_toc_in_place_gets_a_copy(kb, tmp_path, monk
     assert fresh[Path(PM[:-3]) / "index.html"].count(b'href="#added-by-a-hook"') == 1
 
 
+CLASS_HOOK = '''
+from mkdocs.structure.pages import Page
+
+
+class Counted(Page):
+    """Another plugin's page class whose render sets more than MkDocs' does."""
+
+    def render(self, config, files):
+        super().render(config, files)
+        self.paragraphs = self.content.count("<p>")
+
+
+def on_pre_page(page, **kwargs):
+    page.__class__ = Counted
+    return page
+
+
+def on_page_content(html, page, **kwargs):
+    return html + f"<!-- paragraphs: {getattr(page, 'paragraphs', None)} -->"
+'''
+
+
+def test_a_render_that_sets_more_than_mkdocs_is_not_kept(kb, tmp_path, monkeypatch):
+    (kb / "hooks.py").write_text(CLASS_HOOK)
+    cfg = yaml.safe_load((kb / "mkdocs.yml").read_text())
+    cfg["hooks"] = ["hooks.py"]
+    (kb / "mkdocs.yml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    session = _Session(kb, monkeypatch)
+    session.build()
+    first = sorted(session.rendered)
+    _append(kb / "postmortems" / OTHER, "\nAn edit.\n")
+    session.build()
+    assert sorted(session.rendered) == first and session.plugin.render_memo.reused == 0
+    fresh = same_as_a_fresh_build(kb, session.served, tmp_path / "fresh")
+    assert b"<!-- paragraphs: None -->" not in fresh[Path(PM[:-3]) / "index.html"]
+
+
 def test_snippets_and_the_switch_render_every_page(kb, tmp_path, monkeypatch):
     """A snippet's file can change while the page's text does not: with pymdownx.snippets no
     render is kept, and an edit to the snippet shows."""
