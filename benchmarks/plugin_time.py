@@ -42,8 +42,8 @@ def instrument() -> dict[str, float]:
             wrapper.mkdocs_priority = original.mkdocs_priority
         return wrapper
 
-    # pmkb's own code inside MkDocs' Page.render of a page (PmkbPlugin._render_page and, under
-    # serve, _render_other: the render memo and header render), MkDocs' Page.render left out
+    # pmkb's own code inside MkDocs' render of a page (pmkb.mkdocs_plugin._RenderedHere: the render
+    # memo and header render), MkDocs' Page.render within it left out
     from mkdocs.structure.pages import Page
 
     inner = [0.0, 0]  # seconds in Page.render called from those, depth
@@ -58,19 +58,21 @@ def instrument() -> dict[str, float]:
             inner[0] += time.perf_counter() - t
 
     def counted(render):
-        def render_page(self, page, config, files):
+        def counted_render(*args):
             t, before = time.perf_counter(), inner[0]
             inner[1] += 1
             try:
-                return render(self, page, config, files)
+                return render(*args)
             finally:
                 inner[1] -= 1
                 spent["page render"] += time.perf_counter() - t - (inner[0] - before)
-        return render_page
+        return counted_render
+
+    from pmkb.mkdocs_plugin import _RenderedHere
 
     Page.render = page_render
-    PmkbPlugin._render_page = counted(PmkbPlugin._render_page)
-    PmkbPlugin._render_other = counted(PmkbPlugin._render_other)
+    _RenderedHere.render = counted(_RenderedHere.render)  # what MkDocs calls: page.render(config, files)
+    _RenderedHere.render_once = classmethod(counted(_RenderedHere.render_once.__func__))
     for name in events:
         original = PmkbPlugin.__dict__.get(name)
         if isinstance(original, CombinedEvent):  # several handlers of one event, each its own priority

@@ -103,6 +103,41 @@ class _RenderedAhead(File):
         self.__dict__["_pmkb_content"], self.fetch = value, None
 
 
+class _RenderedHere(MkDocsPage):
+    """A page whose render pmkb makes, from on_page_markdown until MkDocs renders it: a class
+    rather than a render bound to each page, since under serve every page of every rebuild
+    goes through it (a partial and a bound method a page were two objects for the collector)."""
+
+    __slots__ = ()
+    plugin: PmkbPlugin | None = None  # the plugin's one instance (supports_multiple_instances is False)
+
+    def render(self, config, files) -> None:
+        kind, self.__class__ = self.__class__, MkDocsPage  # MkDocs' own class again from here on
+        kind.with_plugin(self, config, files)
+
+    @classmethod
+    def render_once(cls, page, config, files) -> None:
+        del page.render
+        cls.with_plugin(page, config, files)
+
+    def with_plugin(self, config, files) -> None:
+        raise NotImplementedError
+
+
+class _PostmortemPage(_RenderedHere):
+    __slots__ = ()
+
+    def with_plugin(self, config, files) -> None:
+        _RenderedHere.plugin._postmortem_render(self, config, files)
+
+
+class _OtherPage(_RenderedHere):
+    __slots__ = ()
+
+    def with_plugin(self, config, files) -> None:
+        _RenderedHere.plugin._other_render(self, config, files)
+
+
 class PmkbPlugin(BasePlugin[PmkbConfig]):
     supports_multiple_instances = False
 
@@ -169,6 +204,7 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
             if f"assets/pmkb/{name}" not in [str(x) for x in target]:
                 target.append(f"assets/pmkb/{name}")
         self.user_nav = config.nav
+        _RenderedHere.plugin = self  # once: a class attribute set anew would reset type caches
         if os.environ.get("PMKB_HEADER_RENDER") == "markdown" or not header_render.usable(config):
             self.header_render = None
         elif self.header_render is not None and self.serving:
@@ -737,11 +773,11 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         memo = self._memo_of(page)
         if memo is None or self.site is None:
             if self.render_memo is not None and self.site is not None:
-                page.render = functools.partial(self._render_other, page)
+                self._render_here(page, _OtherPage)
             return markdown
         site = self.site
-        if got is None and self.header_render is not None:  # see _render_page
-            page.render = functools.partial(self._render_page, page)
+        if got is None and self.header_render is not None:
+            self._render_here(page, _PostmortemPage)
         if not self.serving:
             if got is not None and markdown == got.md_in:
                 render_ahead.log_again(got.logs)
@@ -760,19 +796,26 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         memo.header = [site.generation, markdown, out, stashed]
         return out
 
-    def _render_page(self, page, config, files) -> None:
-        """Page.render of a postmortem page (set on the page by _page_header): the generated
-        header kept out of Markdown where that renders the page alike (see header_render)."""
-        del page.render
+    def _render_here(self, page, kind: type[_RenderedHere]) -> None:
+        """MkDocs' render of `page` goes to kind.render_with: through the page's class while it
+        is MkDocs' own Page (undone as the render starts), else through a render of the page's own."""
+        if page.__class__ is MkDocsPage:
+            page.__class__ = kind
+        else:  # another plugin's class (a blog post)
+            page.render = functools.partial(kind.render_once, page)
+
+    def _postmortem_render(self, page, config, files) -> None:
+        """Page.render of a postmortem page: the generated header kept out of Markdown where
+        that renders the page alike (see header_render), and under serve a render kept from
+        the last build (see render_memo)."""
         if self.render_memo is not None:
             self.render_memo.render(page, config, files, self.pm_render)
         else:
             self.header_render.render(page, config, files)
 
-    def _render_other(self, page, config, files) -> None:
-        """Page.render of any other page under serve (set by _page_header): kept for the next
-        build too (see render_memo). Generated index and rollup pages are most of them."""
-        del page.render
+    def _other_render(self, page, config, files) -> None:
+        """Page.render of any other page under serve: kept for the next build too (see
+        render_memo). Generated index and rollup pages are most of them."""
         self.render_memo.render(page, config, files, type(page).render)
 
     on_page_markdown = CombinedEvent(_page_meta, _page_header)
