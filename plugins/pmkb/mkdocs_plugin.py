@@ -604,7 +604,7 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
             log.debug(f"postmortem pages rendered here with the header kept out of Markdown: "
                       f"{self.header_render.fast}, whole: {len(whole)}{' (' + ', '.join(whole[:20]) + ')' if whole else ''}")
         if self.render_memo is not None:
-            log.debug(f"postmortem pages whose render was kept from the last build: {self.render_memo.reused}, "
+            log.debug(f"pages whose render was kept from the last build: {self.render_memo.reused}, "
                       f"rendered: {self.render_memo.rendered}")
         if self.nav_memo is not None:
             log.debug(f"nav rendered {len(self.nav_memo.rendered)} times for the pages outside it, "
@@ -797,7 +797,7 @@ class PmkbPlugin(BasePlugin[PmkbConfig]):
         return out
 
     def _render_here(self, page, kind: type[_RenderedHere]) -> None:
-        """MkDocs' render of `page` goes to kind.render_with: through the page's class while it
+        """MkDocs' render of `page` goes to kind.with_plugin: through the page's class while it
         is MkDocs' own Page (undone as the render starts), else through a render of the page's own."""
         if page.__class__ is MkDocsPage:
             page.__class__ = kind

@@ -1,4 +1,4 @@
-"""Under `mkdocs serve`, a postmortem page's render kept for the next rebuild.
+"""Under `mkdocs serve`, each page's render kept for the next rebuild.
 
 MkDocs converts every page's Markdown again on every rebuild: at 5,000 postmortems that was
 8.5 s of a 24 s rebuild after one edit, for pages whose text had not changed. What `Page.render`
