@@ -186,11 +186,16 @@ def on_page_content(html, page, **kwargs):
 '''
 
 
-def test_another_plugin_changing_the_toc_in_place_gets_a_copy(kb, tmp_path, monkeypatch):
-    (kb / "hooks.py").write_text(HOOK)
+def _with_hook(kb: Path, source: str) -> None:
+    """The site's mkdocs.yml runs `source` as a hooks module: a stand-in for another plugin."""
+    (kb / "hooks.py").write_text(source)
     cfg = yaml.safe_load((kb / "mkdocs.yml").read_text())
     cfg["hooks"] = ["hooks.py"]
     (kb / "mkdocs.yml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+
+
+def test_another_plugin_changing_the_toc_in_place_gets_a_copy(kb, tmp_path, monkeypatch):
+    _with_hook(kb, HOOK)
     session = _Session(kb, monkeypatch)
     session.build()
     _append(kb / "postmortems" / OTHER, "\nAn edit.\n")
@@ -224,10 +229,7 @@ def on_page_content(html, page, **kwargs):
 
 
 def test_a_render_that_sets_more_than_mkdocs_is_not_kept(kb, tmp_path, monkeypatch):
-    (kb / "hooks.py").write_text(CLASS_HOOK)
-    cfg = yaml.safe_load((kb / "mkdocs.yml").read_text())
-    cfg["hooks"] = ["hooks.py"]
-    (kb / "mkdocs.yml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    _with_hook(kb, CLASS_HOOK)
     session = _Session(kb, monkeypatch)
     session.build()
     first = sorted(session.rendered)
