@@ -268,3 +268,32 @@ def test_pmkb_render_memo_off_renders_every_page(kb, monkeypatch):
     session.build()
     assert session.plugin.render_memo is None
     assert sorted(session.rendered) == first and PM in first
+
+
+def test_another_threads_message_during_a_render_is_logged_once_not_kept_with_it(kb, monkeypatch):
+    """Under serve the file watcher and the web server log from their own threads; a message
+    of theirs that comes while a page renders is not that page's, to log again in every build."""
+    import threading
+
+    from mkdocs.structure.pages import Page
+
+    session = _Session(kb, monkeypatch)
+    session_render, during = Page.render, []
+
+    def render(page, config, files):
+        if not during:  # the first page of the session
+            during.append(page.file.src_uri)
+            other = threading.Thread(target=logging.getLogger("mkdocs.livereload").warning,
+                                     args=("a message from another thread",))
+            other.start()
+            other.join()
+        return session_render(page, config, files)
+
+    monkeypatch.setattr(Page, "render", render)
+    session.build()
+    assert session.warnings.count("a message from another thread") == 1
+    _append(kb / "postmortems" / OTHER, "\nAn edit.\n")
+    session.build()
+    assert during[0] != OTHER and during[0] not in session.rendered  # its render was kept
+    assert session.plugin.render_memo.reused > 0
+    assert "a message from another thread" not in session.warnings

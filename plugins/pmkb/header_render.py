@@ -17,14 +17,13 @@ number or nest the header's headings otherwise.
 
 from __future__ import annotations
 
-import logging
 import re
 from dataclasses import dataclass
 
 import markdown
 from mkdocs.structure.toc import get_toc
 
-from .render_ahead import log_again
+from .render_ahead import held_logs, log_again
 
 # Extensions that work on the prose alone and render a `## ` heading from its own text alone
 # (each checked against what it does to the rest of a page: abbr's definitions apply to the
@@ -129,7 +128,7 @@ class HeaderRender:
             html, headings = parts
             page.markdown = prose
             try:
-                with _held_logs() as records:  # logged if this render is the page's, else dropped
+                with held_logs() as records:  # logged if this render is the page's, else dropped
                     type(page).render(page, config, files)
             finally:
                 page.markdown = text
@@ -168,7 +167,7 @@ class HeaderRender:
     def _render_headings(self, titles: tuple[str, ...]) -> _Headings | None:
         if not titles:
             return _Headings([], [], set(), None)
-        with _held_logs():  # dropped: the whole render of a page logs whatever this would
+        with held_logs():  # dropped: the whole render of a page logs whatever this would
             try:
                 md = markdown.Markdown(extensions=self.config.markdown_extensions,
                                        extension_configs=self.config.mdx_configs or {})
@@ -214,22 +213,3 @@ class HeaderRender:
             page.toc = toc
         if headings.ids:
             page.present_anchor_ids = (page.present_anchor_ids or set()) | headings.ids
-
-
-class _held_logs:  # noqa: N801 - used as a context manager, like contextlib's
-    """Records logged meanwhile, held back instead of handled (the caller may handle them),
-    unless the block raises: then they are handled, as they would have been before the error.
-    Logger.handle is looked up on the class, and a list's append takes the record alone."""
-
-    __slots__ = ("records", "handle")
-
-    def __enter__(self) -> list[logging.LogRecord]:
-        self.records: list[logging.LogRecord] = []
-        self.handle = logging.Logger.handle
-        logging.Logger.handle = self.records.append
-        return self.records
-
-    def __exit__(self, kind, error, traceback) -> None:
-        logging.Logger.handle = self.handle
-        if kind is not None:
-            log_again(self.records)

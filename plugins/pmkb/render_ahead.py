@@ -27,6 +27,7 @@ template, are the ones the child rendered it with.
 from __future__ import annotations
 
 import logging
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -240,6 +241,35 @@ def kept_logs():
 def log_again(records: list) -> None:
     for record in records:
         logging.getLogger(record.name).handle(record)
+
+
+class held_logs:  # noqa: N801 - used as a context manager, like contextlib's
+    """Records this thread logs meanwhile, held back instead of handled (the caller may handle
+    them), unless the block raises: then they are handled, as they would have been before the
+    error. Other threads' records (under serve, the file watcher's and the web server's) are
+    handled at once: held, they could be dropped with the block's or logged in every build."""
+
+    __slots__ = ("records", "handle")
+
+    def __enter__(self) -> list[logging.LogRecord]:
+        records: list[logging.LogRecord] = []
+        handle = logging.Logger.handle
+        me = threading.get_ident()
+
+        def hold(logger: logging.Logger, record: logging.LogRecord) -> None:
+            if threading.get_ident() == me:
+                records.append(record)
+            else:
+                handle(logger, record)
+
+        self.records, self.handle = records, handle
+        logging.Logger.handle = hold
+        return records
+
+    def __exit__(self, kind, error, traceback) -> None:
+        logging.Logger.handle = self.handle
+        if kind is not None:
+            log_again(self.records)
 
 
 class NotRenderedAhead(Exception):

@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from .render_ahead import log_again
+from .render_ahead import held_logs, log_again
 
 _SETS = ("content", "toc", "_title_from_render", "present_anchor_ids", "links_to_anchors")
 _MISSING = object()
@@ -106,14 +106,9 @@ class RenderMemo:
         src, text = page.file.src_uri, page.markdown
         self.kept.pop(src, None)
         before = dict(vars(page))
-        records: list[logging.LogRecord] = []
-        handle = logging.Logger.handle
-        logging.Logger.handle = records.append
-        try:
+        with held_logs() as records:  # logged at once if the render raises
             render(page, config, files)
-        finally:
-            logging.Logger.handle = handle
-            log_again(records)
+        log_again(records)
         self.rendered += 1
         if any(before.get(name, _MISSING) is not value for name, value in vars(page).items() if name not in _SETS):
             return  # a render of another class's that sets more than MkDocs' does: not kept
