@@ -78,7 +78,8 @@ class _Headings:
     level: int | None  # their level in the table of contents (None: none is in it)
 
 
-def _settings(config) -> str:
+def markdown_settings(config) -> str:
+    """The site's Markdown extensions and their options, as one comparable string."""
     return repr((config.markdown_extensions, config.mdx_configs))
 
 
@@ -88,7 +89,7 @@ class HeaderRender:
 
     def __init__(self, config, mark: str, keep: bool = False) -> None:
         self.config, self.mark, self.keep = config, mark, keep
-        self.settings = _settings(config)
+        self.settings = markdown_settings(config)
         toc = _toc_settings(config)
         self.toc_marker = toc.get("marker", "[TOC]")
         # a marker the prose brings in some other way (a snippet) shows in its render
@@ -102,7 +103,7 @@ class HeaderRender:
     def again(self, config) -> HeaderRender:
         """This renderer for the next build (under serve), or a new one if the Markdown
         configuration changed."""
-        if _settings(config) != self.settings:
+        if markdown_settings(config) != self.settings:
             return HeaderRender(config, self.mark, self.keep)
         self.config, self.fast, self.whole = config, 0, []
         self.parsed = {src: self.parsed[src] for src in self.seen if src in self.parsed}  # pages gone: dropped

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from .header_render import markdown_settings
 from .render_ahead import held_logs, log_again
 
 _SETS = ("content", "toc", "_title_from_render", "present_anchor_ids", "links_to_anchors")
@@ -56,7 +57,7 @@ def _site_key(config, files) -> tuple:
     what the path makes them. (Computing them here cost 13 ms a rebuild for the theme's files.)
     The files make one string, not a tuple each: thousands of new tuples that live on pushed
     the collector into a full pass, 16 ms at 5,000 postmortems."""
-    return (repr((config.markdown_extensions, config.mdx_configs)), repr(config.validation),
+    return (markdown_settings(config), repr(config.validation),
             config.use_directory_urls, _PAGES_LOG.getEffectiveLevel(),
             "\n".join([f"{f.src_uri}\t{d.get('dest_uri')}\t{d.get('url')}\t{f.inclusion.value}"
                        for f in files for d in (f.__dict__,)]))
@@ -93,9 +94,7 @@ class RenderMemo:
             else:
                 page.content, page.toc, page._title_from_render, page.present_anchor_ids = \
                     kept.content, kept.toc, kept.title, kept.anchors
-                links = kept.links
-                page.links_to_anchors = {files.get_file_from_path(src): dict(anchors)
-                                         for src, anchors in links.items()} if links is not None else None
+                page.links_to_anchors = _links_here(kept.links, files) if kept.links is not None else None
                 if kept.records:
                     log_again(kept.records)
             self.reused += 1
@@ -126,11 +125,17 @@ class RenderMemo:
         toc, anchors = _copies(kept.toc, kept.anchors) if not self.shared else (kept.toc, kept.anchors)
         links = kept.links
         if links is not None and links is not _MISSING:
-            links = {files.get_file_from_path(src): dict(anchors) for src, anchors in links.items()}
+            links = _links_here(links, files)
         for name, value in zip(_SETS, (kept.content, toc, kept.title, anchors, links)):
             if name not in kept.unset:
                 setattr(page, name, value)
         log_again(kept.records)
+
+
+def _links_here(links: dict, files) -> dict:
+    """A kept render's links to anchors (by source path) keyed by this build's Files, which
+    MkDocs' anchor check looks the linked pages up with."""
+    return {files.get_file_from_path(src): dict(anchors) for src, anchors in links.items()}
 
 
 def _copies(toc, anchors) -> tuple:
